@@ -1,0 +1,62 @@
+"""core.analysis: t-SNE, gallery selection, gradient-through-time matrix, predict."""
+
+import numpy as np
+import pytest
+
+from core import analysis
+
+
+def test_softmax_rows_sum_to_one_and_are_stable():
+    p = analysis.softmax([[1000.0, 1000.0], [0.0, np.log(3.0)]])
+    np.testing.assert_allclose(p, [[0.5, 0.5], [0.25, 0.75]])
+
+
+def test_most_confident_mistakes_order_and_limit():
+    probs = np.array([
+        [0.9, 0.1],   # right
+        [0.2, 0.8],   # wrong, conf 0.8
+        [0.4, 0.6],   # wrong, conf 0.6
+        [0.05, 0.95],  # wrong, conf 0.95
+        [0.3, 0.7],   # right (label 1)
+    ])
+    labels = np.array([0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(analysis.most_confident_mistakes(probs, labels, k=2), [3, 1])
+    np.testing.assert_array_equal(analysis.most_confident_mistakes(probs, labels), [3, 1, 2])
+    assert analysis.most_confident_mistakes(probs[:1], labels[:1]).size == 0
+
+
+def test_sample_indices_distinct_sorted_reproducible():
+    a = analysis.sample_indices(100, 10, seed=3)
+    assert len(set(a.tolist())) == 10 and np.all(np.diff(a) > 0)
+    np.testing.assert_array_equal(a, analysis.sample_indices(100, 10, seed=3))
+    assert len(analysis.sample_indices(5, 10)) == 5
+
+
+def test_grad_through_time_matrix():
+    history = {"dh_norm": [[1, [0.1, 0.2, 0.3]], [5, [0.01, 0.1, 1.0]]]}
+    steps, norms = analysis.grad_through_time(history)
+    np.testing.assert_array_equal(steps, [1, 5])
+    np.testing.assert_allclose(norms, [[0.1, 0.2, 0.3], [0.01, 0.1, 1.0]])
+    steps, norms = analysis.grad_through_time({})
+    assert steps.shape == (0,) and norms.shape == (0, 0)
+
+
+def test_tsne_separates_clusters_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, size=(3, 64))
+    X = np.concatenate([c + rng.normal(0, 0.5, size=(30, 64)) for c in centres])
+    y = np.repeat(np.arange(3), 30)
+    emb = analysis.tsne_embedding(X, seed=1, max_iter=500)
+    assert emb.shape == (90, 2)
+    means = np.array([emb[y == c].mean(axis=0) for c in range(3)])
+    spread = max(np.linalg.norm(emb[y == c] - means[c], axis=1).mean() for c in range(3))
+    gaps = [np.linalg.norm(means[a] - means[b]) for a in range(3) for b in range(a + 1, 3)]
+    assert min(gaps) > 3 * spread
+    np.testing.assert_allclose(emb, analysis.tsne_embedding(X, seed=1, max_iter=500))
+
+
+def test_tsne_small_n_and_bad_shape():
+    emb = analysis.tsne_embedding(np.random.default_rng(0).normal(size=(6, 4)), max_iter=250)
+    assert emb.shape == (6, 2)
+    with pytest.raises(ValueError):
+        analysis.tsne_embedding(np.zeros((2, 4)))
