@@ -1,0 +1,274 @@
+"""Training configuration: one dataclass, its validation, and the named presets.
+
+``TrainConfig`` holds every choice of a run (model, optimizer, schedule, clipping, data scheme,
+budget, seed). ``validate()`` raises :class:`core.errors.ConfigError` with a one-line message
+naming the option; ``warnings()`` lists legal but risky combinations (e.g. no clipping with
+ReLU). ``PRESETS`` maps a preset name to the fields it sets; ``TrainConfig.from_preset(name,
+**overrides)`` builds and validates one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.clipping import CLIP_MODES
+from core.errors import ConfigError
+from core.optim import OPTIMIZERS
+from core.schedules import SCHEDULES
+
+MODELS = ("row-rnn", "cnn-rnn")
+ACTIVATIONS = ("tanh", "relu")
+INITS = ("xavier", "orthogonal", "identity", "normal")
+NORMALIZATIONS = ("per-channel", "per-pixel", "unit")
+SCHEMES = ("default", "seed000", "seed001")
+DTYPES = ("float32", "float64")
+TIMESTEPS = {"row-rnn": 32, "cnn-rnn": 8}
+DEFAULT_HIDDEN = {"row-rnn": 256, "cnn-rnn": 128}
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run (see ``validate`` for the legal values).
+
+    hidden: None = the model's default (row-rnn 256, cnn-rnn 128). bptt_window: None = full
+    BPTT, else 1..T (T = 32 row-rnn, 8 cnn-rnn). reg: L2 strength (loss += reg/2 ||W||^2).
+    clip_threshold: c for 'value' / 'norm' clipping. epochs: maximum number of epochs.
+    patience: evaluations without a better val accuracy before stopping (0 = never stop early).
+    eval_every: steps between evaluations (0 = once per epoch). schedule: 'constant' | 'step'
+    (x decay every epoch) | 'warmup-exp' (warmup_epochs, then x decay per epoch).
+    augment: random crop (padding crop_pad px; 0 = no crop) + horizontal flip.
+    scheme / subset: passed to core.datasets.load_data. max_minutes: None = no time budget.
+    """
+
+    model: str = "row-rnn"
+    hidden: int | None = None
+    activation: str = "tanh"
+    init: str = "xavier"
+    gain: float = 1.0
+    channels: tuple[int, int] = (64, 64)
+    bptt_window: int | None = None
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    reg: float = 0.0
+    clip: str = "norm"
+    clip_threshold: float = 5.0
+    batch_size: int = 128
+    epochs: int = 10
+    patience: int = 0
+    eval_every: int = 0
+    schedule: str = "constant"
+    decay: float = 0.95
+    warmup_epochs: float = 1.0
+    normalization: str = "per-channel"
+    augment: bool = False
+    crop_pad: int = 4
+    scheme: str = "default"
+    subset: int | float | None = None
+    max_minutes: float | None = None
+    seed: int = 0
+    dtype: str = "float32"
+    preset: str | None = field(default=None)
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def hidden_dim(self) -> int:
+        """The hidden size actually used (resolves hidden=None to the model default)."""
+        return int(self.hidden) if self.hidden is not None else DEFAULT_HIDDEN.get(self.model, 128)
+
+    @property
+    def timesteps(self) -> int:
+        """T of the chosen model (32 row-rnn, 8 cnn-rnn)."""
+        return TIMESTEPS[self.model]
+
+    @property
+    def np_dtype(self):
+        return np.dtype(self.dtype)
+
+    def model_kwargs(self) -> dict:
+        """Constructor keywords for core.models.RowRNN / CNNRNN (without dtype object)."""
+        kw = {
+            "hidden_dim": self.hidden_dim,
+            "activation": self.activation,
+            "init": self.init,
+            "gain": float(self.gain),
+            "bptt_window": self.bptt_window,
+            "dtype": self.np_dtype.type,
+            "seed": int(self.seed),
+        }
+        if self.model == "cnn-rnn":
+            kw["channels"] = tuple(int(c) for c in self.channels)
+        return kw
+
+    # -- validation -----------------------------------------------------------------------
+    def validate(self) -> TrainConfig:
+        """Raise ConfigError (one line, naming the option) on any invalid value; return self."""
+
+        def bad(option: str, value, why: str):
+            raise ConfigError(f"{option} = {value!r} is invalid: {why}")
+
+        def choice(option: str, value, allowed):
+            if value not in allowed:
+                bad(option, value, f"use one of {', '.join(allowed)}")
+
+        def number(value) -> bool:
+            return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+                value, bool) and math.isfinite(float(value))
+
+        def integer(value) -> bool:
+            return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+        choice("model", self.model, MODELS)
+        if self.hidden is not None and not (integer(self.hidden) and 1 <= self.hidden <= 4096):
+            bad("hidden", self.hidden, "the hidden size must be an integer from 1 to 4096")
+        choice("activation", self.activation, ACTIVATIONS)
+        choice("init", self.init, INITS)
+        if not (number(self.gain) and self.gain > 0):
+            bad("gain", self.gain, "the init gain must be a positive number")
+        ch = tuple(self.channels) if isinstance(self.channels, (list, tuple)) else None
+        if ch is None or len(ch) != 2 or not all(integer(c) and 1 <= c <= 1024 for c in ch):
+            bad("channels", self.channels, "give two conv channel counts, e.g. (64, 64)")
+        T = TIMESTEPS[self.model]
+        if self.bptt_window is not None and not (
+                integer(self.bptt_window) and 1 <= self.bptt_window <= T):
+            bad("bptt_window", self.bptt_window,
+                f"the BPTT window must be 1..{T} for {self.model} (T = {T}), or None for full BPTT")
+        choice("optimizer", self.optimizer, OPTIMIZERS)
+        if not (number(self.lr) and self.lr > 0):
+            bad("lr", self.lr, "the learning rate must be > 0 (e.g. 0.001)")
+        if not (number(self.momentum) and 0 <= self.momentum < 1):
+            bad("momentum", self.momentum, "momentum must be in [0, 1)")
+        if not (number(self.reg) and self.reg >= 0):
+            bad("reg", self.reg, "the L2 strength must be >= 0")
+        choice("clip", self.clip, CLIP_MODES)
+        if not (number(self.clip_threshold) and self.clip_threshold > 0):
+            bad("clip_threshold", self.clip_threshold, "the clip threshold must be > 0")
+        if not (integer(self.batch_size) and 1 <= self.batch_size <= 65536):
+            bad("batch_size", self.batch_size, "the batch size must be an integer >= 1")
+        if not (integer(self.epochs) and self.epochs >= 1):
+            bad("epochs", self.epochs, "the number of epochs must be an integer >= 1")
+        if not (integer(self.patience) and self.patience >= 0):
+            bad("patience", self.patience, "patience must be an integer >= 0 (0 = off)")
+        if not (integer(self.eval_every) and self.eval_every >= 0):
+            bad("eval_every", self.eval_every,
+                "eval_every must be an integer number of steps >= 0 (0 = once per epoch)")
+        choice("schedule", self.schedule, SCHEDULES)
+        if not (number(self.decay) and 0 < self.decay <= 1):
+            bad("decay", self.decay, "the decay factor must be in (0, 1]")
+        if not (number(self.warmup_epochs) and self.warmup_epochs >= 0):
+            bad("warmup_epochs", self.warmup_epochs, "the warmup must be >= 0 epochs")
+        choice("normalization", self.normalization, NORMALIZATIONS)
+        if not isinstance(self.augment, (bool, np.bool_)):
+            bad("augment", self.augment, "augment must be true or false")
+        if not (integer(self.crop_pad) and 0 <= self.crop_pad <= 16):
+            bad("crop_pad", self.crop_pad, "the crop padding must be 0..16 pixels")
+        choice("scheme", self.scheme, SCHEMES)
+        if self.subset is not None:
+            s = self.subset
+            ok = (integer(s) and s >= 1) or (number(s) and not integer(s) and 0 < s <= 1)
+            if not ok:
+                bad("subset", s, "give a number of images >= 1 or a fraction in (0, 1]")
+        if self.max_minutes is not None and not (number(self.max_minutes)
+                                                 and self.max_minutes > 0):
+            bad("max_minutes", self.max_minutes, "the time budget must be > 0 minutes (or None)")
+        if not (integer(self.seed) and 0 <= self.seed < 2**32):
+            bad("seed", self.seed, "the seed must be an integer in 0..2**32-1")
+        choice("dtype", self.dtype, DTYPES)
+        return self
+
+    def warnings(self) -> list[str]:
+        """Legal but risky combinations, one line each (for the CLI / GUI to show)."""
+        out = []
+        if self.init == "identity" and self.activation == "tanh":
+            out.append("init 'identity' is meant for relu (IRNN); with tanh it trains but "
+                       "starts with saturating memory")
+        if self.activation == "relu" and self.clip == "none":
+            out.append("relu without clipping often explodes; consider --clip norm")
+        if self.init == "normal" and self.gain > 1.5:
+            out.append(f"init gain {self.gain} makes W_hh expand the state every step: "
+                       "expect exploding gradients")
+        if self.optimizer == "adam" and self.lr > 0.01:
+            out.append(f"lr {self.lr} is high for Adam (1e-3 is usual)")
+        return out
+
+    # -- conversions ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """JSON-able dict of every field (channels as a list)."""
+        d = dataclasses.asdict(self)
+        d["channels"] = [int(c) for c in self.channels]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise ConfigError. Validates."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(names))}")
+        d = dict(d)
+        if "channels" in d and isinstance(d["channels"], list):
+            d["channels"] = tuple(d["channels"])
+        return cls(**d).validate()
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> TrainConfig:
+        """The preset's fields, then ``overrides`` (applied as given, None included); validated."""
+        if name not in PRESETS:
+            raise ConfigError(f"preset {name!r} is unknown; use one of {', '.join(PRESETS)}")
+        d = {**PRESETS[name], "preset": name, **overrides}
+        return cls.from_dict(d)
+
+
+# Presets: the fields each one sets on top of the TrainConfig defaults.
+PRESETS: dict[str, dict] = {
+    # seed 000: row-RNN H=256, SGD lr 2e-3, x0.95/epoch, elementwise clip 5, reg 1e-4,
+    # per-pixel mean/std, batch 128, up to 200 epochs with patience 40, 49k/1k/1k split.
+    "seed000": {
+        "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "xavier",
+        "optimizer": "sgd", "lr": 2e-3, "reg": 1e-4, "clip": "value", "clip_threshold": 5.0,
+        "batch_size": 128, "epochs": 200, "patience": 40, "eval_every": 0,
+        "schedule": "step", "decay": 0.95, "normalization": "per-pixel", "augment": False,
+        "scheme": "seed000",
+    },
+    # seed 001: CNN+RNN conv 64/64, H=128, weight decay 5e-4 (as L2), lr 0.02 (SGD momentum
+    # 0.9), batch 256, 15 epochs, 1-epoch warmup then x0.9/epoch, global-norm clip 5, [0,1]
+    # scaling, crop+flip, 40% subset split 9:1, one hour budget (the seed's --max-hours 1).
+    "seed001": {
+        "model": "cnn-rnn", "channels": (64, 64), "hidden": 128, "activation": "tanh",
+        "init": "xavier", "optimizer": "momentum", "momentum": 0.9, "lr": 0.02, "reg": 5e-4,
+        "clip": "norm", "clip_threshold": 5.0, "batch_size": 256, "epochs": 15, "patience": 0,
+        "eval_every": 0, "schedule": "warmup-exp", "warmup_epochs": 1.0, "decay": 0.9,
+        "normalization": "unit", "augment": True, "crop_pad": 4, "scheme": "seed001",
+        "max_minutes": 60.0,
+    },
+    # quick: about a minute on 2 cores — a small row-RNN on 10k images.
+    "quick": {
+        "model": "row-rnn", "hidden": 128, "activation": "tanh", "init": "orthogonal",
+        "optimizer": "adam", "lr": 2e-3, "reg": 0.0, "clip": "norm", "clip_threshold": 5.0,
+        "batch_size": 128, "epochs": 5, "patience": 0, "eval_every": 0,
+        "schedule": "constant", "normalization": "per-channel", "augment": False,
+        "scheme": "default", "subset": 10000, "max_minutes": 1.5,
+    },
+    # best-row: starting point for the strongest row-RNN within 30 minutes (tuned by real runs).
+    "best-row": {
+        "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "orthogonal",
+        "optimizer": "adam", "lr": 1e-3, "reg": 1e-5, "clip": "norm", "clip_threshold": 5.0,
+        "batch_size": 128, "epochs": 60, "patience": 10, "eval_every": 0,
+        "schedule": "step", "decay": 0.95, "normalization": "per-channel", "augment": True,
+        "crop_pad": 0, "scheme": "default", "max_minutes": 30.0,
+    },
+    # best-cnn: starting point for the strongest CNN+RNN within 30 minutes.
+    "best-cnn": {
+        "model": "cnn-rnn", "channels": (64, 64), "hidden": 128, "activation": "tanh",
+        "init": "orthogonal", "optimizer": "momentum", "momentum": 0.9, "lr": 0.02,
+        "reg": 5e-4, "clip": "norm", "clip_threshold": 5.0, "batch_size": 128, "epochs": 30,
+        "patience": 0, "eval_every": 0, "schedule": "warmup-exp", "warmup_epochs": 1.0,
+        "decay": 0.9, "normalization": "per-channel", "augment": True, "crop_pad": 4,
+        "scheme": "default", "max_minutes": 30.0,
+    },
+}
