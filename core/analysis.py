@@ -47,9 +47,9 @@ def predict(model, normalizer, imageset, batch_size: int = 500, hidden: bool = F
             max_images: int | None = None) -> Prediction:
     """Run ``model`` over ``imageset`` (uint8 images, normalised here with ``normalizer``).
 
-    hidden=True also returns the final hidden state h_T of every image; it runs the model's
-    traced pass (forward + backward), so it costs about three forward passes — ask for it on
-    a few thousand images, not the whole training set. ``max_images`` keeps the first images.
+    hidden=True also returns the final hidden state h_T of every image (forward only via
+    ``model.scores_and_hidden``; models without it fall back to the traced pass).
+    ``max_images`` keeps the first images.
     """
     images = imageset.images
     labels = np.asarray(imageset.labels, dtype=np.int64)
@@ -59,7 +59,11 @@ def predict(model, normalizer, imageset, batch_size: int = 500, hidden: bool = F
         stop = min(n, start + batch_size)
         x = normalizer.apply(np.asarray(images[start:stop]))
         X = model.input_from_images(x)
-        if hidden:
+        if hidden and hasattr(model, "scores_and_hidden"):
+            scores, h_last = model.scores_and_hidden(X)
+            probs_parts.append(softmax(scores))
+            hidden_parts.append(np.asarray(h_last, dtype=np.float32))
+        elif hidden:
             tr = model.trace(X, labels[start:stop])
             probs_parts.append(np.asarray(tr.probs, dtype=np.float64))
             hidden_parts.append(np.asarray(tr.hidden[:, -1, :], dtype=np.float32))

@@ -60,3 +60,30 @@ def test_tsne_small_n_and_bad_shape():
     assert emb.shape == (6, 2)
     with pytest.raises(ValueError):
         analysis.tsne_embedding(np.zeros((2, 4)))
+
+
+def test_predict_matches_model_and_batching():
+    from types import SimpleNamespace
+
+    from core.models import RowRNN
+    from core.normalize import Normalizer
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(23, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=23).astype(np.int64)
+    split = SimpleNamespace(images=images, labels=labels)
+    model = RowRNN(hidden_dim=16, seed=1)
+    norm = Normalizer().fit(images)
+    whole = analysis.predict(model, norm, split, batch_size=100, hidden=True)
+    parts = analysis.predict(model, norm, split, batch_size=4)
+    assert whole.probs.shape == (23, 10) and whole.hidden.shape == (23, 16)
+    assert parts.hidden is None
+    np.testing.assert_allclose(parts.probs, whole.probs, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(whole.probs.sum(axis=1), 1.0)
+    X = model.input_from_images(norm.apply(images))
+    tr = model.trace(X, labels)
+    np.testing.assert_allclose(whole.hidden, tr.hidden[:, -1, :], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(whole.probs, tr.probs, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(whole.predicted, whole.probs.argmax(axis=1))
+    firsts = analysis.predict(model, norm, split, max_images=5)
+    assert firsts.probs.shape == (5, 10) and len(firsts.labels) == 5
