@@ -1,0 +1,189 @@
+"""3x3 convolutions (zero padding 1, stride 1) and 2x2 max-pooling, channels-last, via im2col.
+
+Letters: N = batch size, H / W = image height / width (even where pooling is used),
+Cin / Cout = input / output channels, C1 / C2 = channels of the two blocks of the conv stack.
+
+Layouts: images and feature maps are NHWC. Conv weights are ``(3, 3, Cin, Cout)`` — kernel row,
+kernel column, input channel, output channel — so ``w.reshape(9 * Cin, Cout)`` matches the
+im2col column order (kernel row, kernel column, channel):
+
+    out[n, i, j, o] = b[o] + sum_{p, q, c} xpad[n, i + p, j + q, c] * w[p, q, c, o]
+
+where xpad is x zero-padded by one pixel. im2col is one ``as_strided`` view of the padded
+input copied once into an (N*H*W, 9*Cin) matrix. The input gradient is *gathered*: it is the
+same convolution applied to the zero-padded output gradient with the kernel flipped in space
+and its channel axes swapped — no scatter-add.
+
+``conv_stack_forward`` / ``conv_stack_backward`` are the fused fast path of the CNN+RNN:
+two blocks of conv3x3 -> maxpool2x2 -> +b -> ReLU (pooling before bias and ReLU gives the same
+result as the textbook conv -> +b -> ReLU -> pool, since both are monotone per channel), run
+over chunks of a few images so the buffers stay in cache; im2col is recomputed in backward
+rather than stored. Max-pool keeps the index (0..3, row-major in the 2x2 window, first max on
+ties) of each window's maximum as uint8.
+
+The naive loop twins are in ``core.naive``.
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+CHUNK = 16  # images per chunk in the fused conv stack
+
+
+def pad1(x):
+    """Zero-pad the two spatial axes by one pixel.  x (N, H, W, C) -> (N, H+2, W+2, C)."""
+    N, H, W, C = x.shape
+    xp = np.zeros((N, H + 2, W + 2, C), dtype=x.dtype)
+    xp[:, 1:-1, 1:-1, :] = x
+    return xp
+
+
+def im2col3x3(xpad):
+    """xpad (N, H+2, W+2, C) (C-contiguous) -> cols (N*H*W, 9*C), one strided copy."""
+    xpad = np.ascontiguousarray(xpad)
+    N, Hp, Wp, C = xpad.shape
+    H, W = Hp - 2, Wp - 2
+    s0, s1, s2, s3 = xpad.strides
+    view = as_strided(xpad, (N, H, W, 3, 3, C), (s0, s1, s2, s1, s2, s3), writeable=False)
+    return view.reshape(N * H * W, 9 * C)
+
+
+def flip_kernel(w):
+    """w (3, 3, Cin, Cout) -> (3, 3, Cout, Cin): spatially flipped, channel axes swapped."""
+    return np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2))
+
+
+def conv3x3_forward(x, w, b):
+    """x (N, H, W, Cin), w (3, 3, Cin, Cout), b (Cout,) -> out (N, H, W, Cout), cache."""
+    N, H, W, Cin = x.shape
+    Cout = w.shape[3]
+    out = im2col3x3(pad1(x)) @ w.reshape(9 * Cin, Cout)
+    out += b
+    return out.reshape(N, H, W, Cout), (x, w)
+
+
+def conv3x3_backward(dout, cache):
+    """dout (N, H, W, Cout) -> dx (N, H, W, Cin), dw (3, 3, Cin, Cout), db (Cout,)."""
+    x, w = cache
+    N, H, W, Cin = x.shape
+    Cout = w.shape[3]
+    d2 = dout.reshape(-1, Cout)
+    dw = (im2col3x3(pad1(x)).T @ d2).reshape(w.shape)
+    db = d2.sum(axis=0)
+    dx = im2col3x3(pad1(dout)) @ flip_kernel(w).reshape(9 * Cout, Cin)
+    return dx.reshape(N, H, W, Cin), dw, db
+
+
+def _pool_views(y):
+    """The four strided views y[:, di::2, dj::2] of a 2x2 window, in row-major window order."""
+    return y[:, 0::2, 0::2], y[:, 0::2, 1::2], y[:, 1::2, 0::2], y[:, 1::2, 1::2]
+
+
+def _maxpool(y, out=None):
+    """y (N, H, W, C) -> max (N, H/2, W/2, C) (into ``out`` if given), index uint8 same shape."""
+    a, b, c, d = _pool_views(y)
+    m = np.maximum(a, b, out=out)
+    np.maximum(m, c, out=m)
+    np.maximum(m, d, out=m)
+    idx = np.where(a == m, np.uint8(0),
+                   np.where(b == m, np.uint8(1), np.where(c == m, np.uint8(2), np.uint8(3))))
+    return m, idx
+
+
+def _unpool(dm, idx):
+    """dm (N, H/2, W/2, C), idx (N, H/2, W/2, C) -> dy (N, H, W, C): dm routed to each max."""
+    N, Ho, Wo, C = dm.shape
+    dy = np.empty((N, 2 * Ho, 2 * Wo, C), dtype=dm.dtype)
+    zero = dm.dtype.type(0)
+    for k, view in enumerate(_pool_views(dy)):
+        np.copyto(view, np.where(idx == k, dm, zero))
+    return dy
+
+
+def maxpool2x2_forward(x):
+    """x (N, H, W, C) -> out (N, H/2, W/2, C), cache (index of each max, uint8)."""
+    out, idx = _maxpool(x)
+    return out, idx
+
+
+def maxpool2x2_backward(dout, cache):
+    """dout (N, H/2, W/2, C) -> dx (N, H, W, C)."""
+    return _unpool(dout, cache)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused conv stack of the CNN+RNN
+# ---------------------------------------------------------------------------------------------
+
+
+def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
+    """Two blocks conv3x3 -> maxpool2x2 -> +b -> ReLU.
+
+    x (N, H, W, Cin), w1 (3, 3, Cin, C1), b1 (C1,), w2 (3, 3, C1, C2), b2 (C2,)
+    -> out (N, H/4, W/4, C2), cache. The cache holds the padded input, the padded block-1
+    output (N, H/2+2, W/2+2, C1), the block outputs and the two pool indices.
+    """
+    N, H, W, Cin = x.shape
+    C1, C2 = w1.shape[3], w2.shape[3]
+    H2, W2, H4, W4 = H // 2, W // 2, H // 4, W // 4
+    dt = w1.dtype
+    xp = pad1(x.astype(dt, copy=False))
+    p1 = np.zeros((N, H2 + 2, W2 + 2, C1), dtype=dt)  # block-1 output, padded for conv 2
+    out = np.empty((N, H4, W4, C2), dtype=dt)
+    idx1 = np.empty((N, H2, W2, C1), dtype=np.uint8)
+    idx2 = np.empty((N, H4, W4, C2), dtype=np.uint8)
+    w1m = w1.reshape(9 * Cin, C1)
+    w2m = w2.reshape(9 * C1, C2)
+    for n0 in range(0, N, chunk):
+        n1 = min(n0 + chunk, N)
+        n = n1 - n0
+        y1 = (im2col3x3(xp[n0:n1]) @ w1m).reshape(n, H, W, C1)
+        z1 = p1[n0:n1, 1:-1, 1:-1, :]
+        _, idx1[n0:n1] = _maxpool(y1, out=z1)
+        z1 += b1
+        np.maximum(z1, 0, out=z1)
+        y2 = (im2col3x3(p1[n0:n1]) @ w2m).reshape(n, H2, W2, C2)
+        z2 = out[n0:n1]
+        _, idx2[n0:n1] = _maxpool(y2, out=z2)
+        z2 += b2
+        np.maximum(z2, 0, out=z2)
+    cache = {"xp": xp, "p1": p1, "out": out, "idx1": idx1, "idx2": idx2,
+             "w1": w1, "w2": w2, "chunk": chunk}
+    return out, cache
+
+
+def conv_stack_block1(cache):
+    """Block-1 output (N, H/2, W/2, C1) from a ``conv_stack_forward`` cache (a view)."""
+    return cache["p1"][:, 1:-1, 1:-1, :]
+
+
+def conv_stack_backward(dout, cache):
+    """dout (N, H/4, W/4, C2) -> dw1 (3, 3, Cin, C1), db1 (C1,), dw2 (3, 3, C1, C2), db2 (C2,).
+
+    No gradient is returned for the input images (the models never need it).
+    """
+    xp, p1, out = cache["xp"], cache["p1"], cache["out"]
+    idx1, idx2, w1, w2, chunk = cache["idx1"], cache["idx2"], cache["w1"], cache["w2"], \
+        cache["chunk"]
+    N = xp.shape[0]
+    Cin, C1, C2 = w1.shape[2], w1.shape[3], w2.shape[3]
+    dt = w1.dtype
+    dz2 = dout * (out > 0)  # through ReLU of block 2
+    db2 = dz2.sum(axis=(0, 1, 2))
+    dw1 = np.zeros((9 * Cin, C1), dtype=dt)
+    dw2 = np.zeros((9 * C1, C2), dtype=dt)
+    db1 = np.zeros(C1, dtype=dt)
+    w2f = flip_kernel(w2).reshape(9 * C2, C1)
+    for n0 in range(0, N, chunk):
+        n1 = min(n0 + chunk, N)
+        n = n1 - n0
+        dy2 = _unpool(dz2[n0:n1], idx2[n0:n1])  # (n, H/2, W/2, C2)
+        H2, W2 = dy2.shape[1], dy2.shape[2]
+        dy2m = dy2.reshape(-1, C2)
+        dw2 += im2col3x3(p1[n0:n1]).T @ dy2m
+        dz1 = (im2col3x3(pad1(dy2)) @ w2f).reshape(n, H2, W2, C1)  # gathered input gradient
+        dz1 *= p1[n0:n1, 1:-1, 1:-1, :] > 0  # through ReLU of block 1
+        db1 += dz1.sum(axis=(0, 1, 2))
+        dy1 = _unpool(dz1, idx1[n0:n1])  # (n, H, W, C1)
+        dw1 += im2col3x3(xp[n0:n1]).T @ dy1.reshape(-1, C1)
+    return dw1.reshape(w1.shape), db1, dw2.reshape(w2.shape), db2

@@ -1,0 +1,65 @@
+"""Weight initialisation schemes.
+
+Letters: D = input features (fan-in of W_xh), H = hidden units, K = classes,
+Cin / Cout = convolution input / output channels.
+
+Recurrent schemes (``RNN_INITS``) choose W_hh (H, H); W_xh (D, H) and the head W_hq (H, K) are
+always Xavier-style N(0, 1) / sqrt(fan_in), biases zero:
+
+- ``xavier``: W_hh ~ N(0, 1/H) times ``gain`` (the seed's scheme, gain 1).
+- ``orthogonal``: W_hh a random orthogonal matrix times ``gain``.
+- ``identity``: W_hh = gain * I (IRNN, Le et al. 2015; use with ReLU).
+- ``normal``: W_hh ~ N(0, gain^2 / H); gain > 1 makes gradients explode on purpose.
+
+Convolutions use He init: W (3, 3, Cin, Cout) ~ N(0, 2 / (9 * Cin)).
+"""
+
+import numpy as np
+
+from core.errors import ConfigError
+
+RNN_INITS = ("xavier", "orthogonal", "identity", "normal")
+
+
+def xavier(rng, fan_in, fan_out, dtype=np.float32, gain=1.0):
+    """N(0, 1) * gain / sqrt(fan_in) -> (fan_in, fan_out)."""
+    w = rng.standard_normal((fan_in, fan_out)) * (gain / np.sqrt(fan_in))
+    return w.astype(dtype)
+
+
+def orthogonal(rng, n, dtype=np.float32, gain=1.0):
+    """gain * Q with Q (n, n) uniformly random orthogonal (QR of a Gaussian, signs fixed)."""
+    a = rng.standard_normal((n, n))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))[None, :]
+    return (gain * q).astype(dtype)
+
+
+def identity(n, dtype=np.float32, gain=1.0):
+    """gain * I (n, n)."""
+    return (gain * np.eye(n)).astype(dtype)
+
+
+def normal(rng, shape, std, dtype=np.float32):
+    """N(0, std^2) of the given shape."""
+    return (rng.standard_normal(shape) * std).astype(dtype)
+
+
+def he_conv(rng, cin, cout, dtype=np.float32):
+    """He init for a 3x3 convolution: (3, 3, cin, cout) ~ N(0, 2 / (9 cin))."""
+    return normal(rng, (3, 3, cin, cout), np.sqrt(2.0 / (9 * cin)), dtype)
+
+
+def recurrent_weights(rng, H, scheme="xavier", gain=1.0, dtype=np.float32):
+    """W_hh (H, H) for one of ``RNN_INITS``; raises ConfigError for an unknown name."""
+    if scheme == "xavier":
+        return xavier(rng, H, H, dtype, gain)
+    if scheme == "orthogonal":
+        return orthogonal(rng, H, dtype, gain)
+    if scheme == "identity":
+        return identity(H, dtype, gain)
+    if scheme == "normal":
+        return normal(rng, (H, H), gain / np.sqrt(H), dtype)
+    raise ConfigError(
+        f"init: unknown scheme {scheme!r}; choose one of {', '.join(RNN_INITS)}"
+    )

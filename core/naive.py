@@ -1,0 +1,132 @@
+"""Naive loop twins of the fast ops, kept as the reference the tests compare against.
+
+Slow on purpose: explicit loops over timesteps / pixels, written to be obviously correct.
+
+Letters: N = batch size, T = timesteps, D = input features, H = hidden units (RNN) or image
+height (conv), W = image width, C / Cin / Cout = channels. Images are NHWC; conv weights
+are (3, 3, Cin, Cout); 3x3 convolutions use zero padding 1 and stride 1.
+"""
+
+import numpy as np
+
+from core.rnn_layers import rnn_step_backward, rnn_step_forward
+
+
+def rnn_forward_naive(x, h0, Wx, Wh, b, activation="tanh"):
+    """x (N, T, D), h0 (N, H) -> h (N, T, H), caches (list of step caches)."""
+    N, T, _ = x.shape
+    H = Wh.shape[0]
+    h = np.zeros((N, T, H), dtype=x.dtype)
+    prev = h0
+    caches = []
+    for t in range(T):
+        prev, c = rnn_step_forward(x[:, t], prev, Wx, Wh, b, activation)
+        h[:, t] = prev
+        caches.append(c)
+    return h, caches
+
+
+def rnn_backward_naive(dh, caches, bptt_cut=None):
+    """dh (N, T, H) upstream -> dx (N, T, D), dh0 (N, H), dWx, dWh, db.
+
+    Steps with index < bptt_cut get no gradient (their state is treated as a constant).
+    """
+    N, T, H = dh.shape
+    cut = 0 if bptt_cut is None else bptt_cut
+    D = caches[0][0].shape[1]
+    dx = np.zeros((N, T, D), dtype=dh.dtype)
+    dWx = np.zeros_like(caches[0][2])
+    dWh = np.zeros_like(caches[0][3])
+    db = np.zeros(H, dtype=dh.dtype)
+    dprev = np.zeros((N, H), dtype=dh.dtype)
+    for t in range(T - 1, cut - 1, -1):
+        dx_t, dprev, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t] + dprev, caches[t])
+        dx[:, t] = dx_t
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    dh0 = dprev if cut == 0 else np.zeros((N, H), dtype=dh.dtype)
+    return dx, dh0, dWx, dWh, db
+
+
+def conv3x3_forward_naive(x, w, b):
+    """x (N, H, W, Cin), w (3, 3, Cin, Cout), b (Cout,) -> out (N, H, W, Cout), cache."""
+    N, H, W, _ = x.shape
+    Cout = w.shape[3]
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((N, H, W, Cout), dtype=x.dtype)
+    for n in range(N):
+        for i in range(H):
+            for j in range(W):
+                window = xp[n, i : i + 3, j : j + 3, :]  # (3, 3, Cin)
+                out[n, i, j] = np.tensordot(window, w, axes=3) + b
+    return out, (x, w)
+
+
+def conv3x3_backward_naive(dout, cache):
+    """dout (N, H, W, Cout) -> dx (N, H, W, Cin), dw (3, 3, Cin, Cout), db (Cout,)."""
+    x, w = cache
+    N, H, W, _ = x.shape
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    for n in range(N):
+        for i in range(H):
+            for j in range(W):
+                g = dout[n, i, j]  # (Cout,)
+                dxp[n, i : i + 3, j : j + 3, :] += w @ g
+                dw += xp[n, i : i + 3, j : j + 3, :, None] * g
+    db = dout.sum(axis=(0, 1, 2))
+    return dxp[:, 1:-1, 1:-1, :], dw, db
+
+
+def maxpool2x2_forward_naive(x):
+    """x (N, H, W, C), H and W even -> out (N, H/2, W/2, C), cache.
+
+    Ties go to the first window element in row-major order (as in the fast version).
+    """
+    N, H, W, C = x.shape
+    out = np.zeros((N, H // 2, W // 2, C), dtype=x.dtype)
+    arg = np.zeros((N, H // 2, W // 2, C), dtype=np.int64)
+    for n in range(N):
+        for i in range(H // 2):
+            for j in range(W // 2):
+                for c in range(C):
+                    window = x[n, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, c].ravel()
+                    k = int(np.argmax(window))
+                    arg[n, i, j, c] = k
+                    out[n, i, j, c] = window[k]
+    return out, (x.shape, arg)
+
+
+def maxpool2x2_backward_naive(dout, cache):
+    """dout (N, H/2, W/2, C) -> dx (N, H, W, C): each gradient goes to its window's max."""
+    shape, arg = cache
+    dx = np.zeros(shape, dtype=dout.dtype)
+    N, Ho, Wo, C = dout.shape
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                for c in range(C):
+                    k = arg[n, i, j, c]
+                    dx[n, 2 * i + k // 2, 2 * j + k % 2, c] += dout[n, i, j, c]
+    return dx
+
+
+def conv_block_forward_naive(x, w, b):
+    """conv3x3 -> +b -> ReLU -> maxpool2x2, in the textbook order.
+
+    x (N, H, W, Cin) -> out (N, H/2, W/2, Cout), cache.
+    """
+    y, c_conv = conv3x3_forward_naive(x, w, b)
+    r = np.maximum(y, 0)
+    out, c_pool = maxpool2x2_forward_naive(r)
+    return out, (c_conv, r, c_pool)
+
+
+def conv_block_backward_naive(dout, cache):
+    """dout (N, H/2, W/2, Cout) -> dx (N, H, W, Cin), dw (3, 3, Cin, Cout), db (Cout,)."""
+    c_conv, r, c_pool = cache
+    dr = maxpool2x2_backward_naive(dout, c_pool)
+    dy = dr * (r > 0)
+    return conv3x3_backward_naive(dy, c_conv)

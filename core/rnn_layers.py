@@ -1,0 +1,188 @@
+"""Vanilla RNN layers: one step, and whole sequences with (truncated) BPTT.
+
+    a_t = x_t @ Wx + h_{t-1} @ Wh + b        h_t = act(a_t),   act = tanh | relu
+
+Letters: N = batch size, T = timesteps, D = input features, H = hidden units.
+Timesteps are 0-based: x[:, 0] is read first; h[:, t] is the state after reading x[:, t];
+h0 (N, H) is the state before x[:, 0].
+
+Truncation: ``bptt_cut = c`` means timesteps with index < c get no gradient: the state
+h[:, c-1] (or h0 when c = 0) is treated as a constant. ``None`` or 0 is full BPTT.
+
+The sequence functions come in two layouts:
+
+- ``rnn_forward`` / ``rnn_backward``: batch-major arrays (N, T, ...), the cs231n interface;
+- ``rnn_forward_tm`` / ``rnn_backward_tm``: the fast time-major path (T, N, ...) the models use.
+  The input projection for all steps is one (T*N, D) @ (D, H) matmul; the loop does only
+  h @ Wh into preallocated buffers; act'(a) for all steps at once in backward; dWx, dWh and db
+  are one matmul / sum each after the backward loop.
+
+The naive loop twins are in ``core.naive``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import ConfigError
+
+ACTIVATIONS = ("tanh", "relu")
+
+
+def check_activation(activation):
+    """Raise ConfigError unless ``activation`` is one of ``ACTIVATIONS``."""
+    if activation not in ACTIVATIONS:
+        raise ConfigError(
+            f"activation: unknown {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+        )
+
+
+def _act_deriv_from_output(h, activation):
+    """act'(a) written in terms of h = act(a): 1 - h^2 (tanh) or [h > 0] (relu); same shape."""
+    if activation == "tanh":
+        d = h * h
+        np.subtract(1, d, out=d)
+        return d
+    return (h > 0).astype(h.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# One step
+# ---------------------------------------------------------------------------------------------
+
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b, activation="tanh"):
+    """One step.  x (N, D), prev_h (N, H), Wx (D, H), Wh (H, H), b (H,) -> next_h (N, H), cache."""
+    a = x @ Wx + prev_h @ Wh + b
+    next_h = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
+    return next_h, (x, prev_h, Wx, Wh, next_h, activation)
+
+
+def rnn_step_backward(dnext_h, cache):
+    """dnext_h (N, H) -> dx (N, D), dprev_h (N, H), dWx (D, H), dWh (H, H), db (H,)."""
+    x, prev_h, Wx, Wh, next_h, activation = cache
+    da = dnext_h * _act_deriv_from_output(next_h, activation)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole sequence, time-major fast path
+# ---------------------------------------------------------------------------------------------
+
+
+def rnn_forward_tm(x, h0, Wx, Wh, b, activation="tanh"):
+    """Whole sequence, time-major.
+
+    x (T, N, D), h0 (N, H) or None (zeros), Wx (D, H), Wh (H, H), b (H,)
+    -> h (T, N, H), cache. ``cache['a']`` (T, N, H) holds the pre-activations.
+    """
+    T, N, D = x.shape
+    H = Wh.shape[0]
+    a = np.matmul(x.reshape(T * N, D), Wx).reshape(T, N, H)  # input projection, all steps
+    a += b
+    h = np.empty_like(a)
+    tmp = np.empty((N, H), dtype=a.dtype)
+    act = np.tanh if activation == "tanh" else None
+    for t in range(T):
+        if t > 0 or h0 is not None:
+            np.matmul(h[t - 1] if t > 0 else h0, Wh, out=tmp)
+            a[t] += tmp
+        if act is not None:
+            act(a[t], out=h[t])
+        else:
+            np.maximum(a[t], 0, out=h[t])
+    cache = {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "a": a, "h": h, "activation": activation}
+    return h, cache
+
+
+@dataclass
+class RNNGrads:
+    """Result of ``rnn_backward_tm`` (time-major).
+
+    dx (T, N, D) or None; dh0 (N, H) or None; dWx (D, H); dWh (H, H); db (H,);
+    dh (T, N, H): total dL/dh_t including the gradient through later steps (0 for t < cut);
+    da (T, N, H): dL/da_t (0 for t < cut); cut: first timestep that got gradient.
+    """
+
+    dx: np.ndarray | None
+    dh0: np.ndarray | None
+    dWx: np.ndarray
+    dWh: np.ndarray
+    db: np.ndarray
+    dh: np.ndarray
+    da: np.ndarray
+    cut: int
+
+
+def rnn_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True):
+    """BPTT for ``rnn_forward_tm``.
+
+    Upstream gradient either ``dh_up`` (T, N, H) (a loss on every step) or ``dh_last`` (N, H)
+    (a loss on the last state only; the models' case, which skips the per-step additions).
+    ``bptt_cut`` c: steps with index < c get no gradient (see the module docstring).
+    Returns ``RNNGrads``.
+    """
+    x, h0, Wx, Wh = cache["x"], cache["h0"], cache["Wx"], cache["Wh"]
+    h, activation = cache["h"], cache["activation"]
+    T, N, H = h.shape
+    D = x.shape[2]
+    cut = 0 if bptt_cut is None else max(0, min(int(bptt_cut), T))
+
+    if dh_up is not None:
+        dh = np.array(dh_up, dtype=h.dtype, copy=True)
+        dh[:cut] = 0
+    else:
+        dh = np.zeros_like(h)
+        if cut < T:
+            dh[T - 1] = dh_last
+    da = np.zeros_like(h)
+    if cut < T:
+        deriv = _act_deriv_from_output(h[cut:], activation)  # act'(a_t) for all steps at once
+        tmp = np.empty((N, H), dtype=h.dtype)
+        WhT = Wh.T
+        for t in range(T - 1, cut - 1, -1):
+            np.multiply(dh[t], deriv[t - cut], out=da[t])
+            if t > cut:
+                if dh_up is None:
+                    np.matmul(da[t], WhT, out=dh[t - 1])
+                else:
+                    np.matmul(da[t], WhT, out=tmp)
+                    dh[t - 1] += tmp
+
+    da_flat = da[cut:].reshape(-1, H)
+    dWx = x[cut:].reshape(-1, D).T @ da_flat
+    start = max(cut, 1)  # h_{-1} = h0: the t = 0 term is added separately
+    dWh = h[start - 1 : T - 1].reshape(-1, H).T @ da[start:].reshape(-1, H)
+    dh0 = None
+    if cut == 0 and T > 0:
+        dh0 = da[0] @ WhT if h0 is not None else None
+        if h0 is not None:
+            dWh += h0.T @ da[0]
+    db = da_flat.sum(axis=0)
+    dx = None
+    if need_dx:
+        dx = np.matmul(da.reshape(T * N, H), Wx.T).reshape(T, N, D)
+    return RNNGrads(dx=dx, dh0=dh0, dWx=dWx, dWh=dWh, db=db, dh=dh, da=da, cut=cut)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole sequence, batch-major (cs231n interface)
+# ---------------------------------------------------------------------------------------------
+
+
+def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
+    """x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,) -> h (N, T, H), cache."""
+    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2))
+    h_tm, cache = rnn_forward_tm(x_tm, h0, Wx, Wh, b, activation)
+    return h_tm.transpose(1, 0, 2), cache
+
+
+def rnn_backward(dh, cache, bptt_cut=None):
+    """dh (N, T, H) upstream -> dx (N, T, D), dh0 (N, H), dWx (D, H), dWh (H, H), db (H,).
+
+    dh0 is zeros when the cut is > 0 (h0 got no gradient).
+    """
+    g = rnn_backward_tm(cache, dh_up=dh.transpose(1, 0, 2), bptt_cut=bptt_cut)
+    N, H = dh.shape[0], dh.shape[2]
+    dh0 = g.dh0 if g.dh0 is not None else np.zeros((N, H), dtype=dh.dtype)
+    return g.dx.transpose(1, 0, 2), dh0, g.dWx, g.dWh, g.db
