@@ -140,7 +140,7 @@ class _RNNClassifier:
 
         X: model input (see ``input_from_images``); y int (N,) in 0..K-1.
         Returns (loss float, grads dict like ``params``), plus a ``Trace`` when ``trace`` is
-        True (everything) or 'norms' (only ``dh_norm``, ``sample_losses`` and ``bptt_cut``).
+        True (everything) or 'norms' (only ``dh_norm``, ``sample_losses``, ``probs``, ``bptt_cut``).
         """
         p = self.params
         y = np.asarray(y)
@@ -177,7 +177,7 @@ class _RNNClassifier:
         # per-sample dl_i/dh_t = N * (gradient of the batch-mean loss)
         dh_sq = np.einsum("tnh,tnh->tn", g.dh, g.dh)
         dh_norm = (np.sqrt(dh_sq).mean(axis=1) * N).astype(self.dtype)
-        tr = Trace(sample_losses=sample_losses, dh_norm=dh_norm,
+        tr = Trace(sample_losses=sample_losses, dh_norm=dh_norm, probs=probs,
                    bptt_cut=cut if cut > 0 else None)
         if trace == "norms":
             return loss, grads, tr
