@@ -1,0 +1,198 @@
+"""Checkpoints: one ``.npz`` (no pickle) holding parameters, optimizer state and JSON metadata.
+
+Layout of the archive (every entry a plain numeric array):
+
+- ``param/<name>``  the model's parameters (e.g. ``param/W_hh``);
+- ``opt/<key>``     the optimizer's array state (``opt/v/W_hh``, ``opt/m/W_hh`` ...);
+- ``extra/<key>``   optional extra arrays (the trainer keeps the best parameters and the
+  current epoch's permutation there, so a run resumes exactly);
+- ``meta_json``     uint8 bytes of a UTF-8 JSON object: ``format``, ``version``, ``model_kind``,
+  ``model_config``, ``normalizer`` (Normalizer.to_dict()), ``optimizer_scalars`` and whatever
+  the caller put in ``meta`` (the trainer: step, epoch, RNG state, history, TrainConfig).
+
+Writes are atomic: a temporary file in the same directory, fsync, then ``os.replace`` — a crash
+mid-write leaves the previous checkpoint intact. Every read problem raises
+:class:`core.errors.CheckpointError` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import CheckpointError
+
+FORMAT = "rnnscope-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: a ready model, its Normalizer, optimizer state, metadata, extras."""
+
+    model: object
+    normalizer: object
+    optimizer_state: dict
+    meta: dict
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, type) and issubclass(obj, np.generic):
+        return np.dtype(obj).name
+    if isinstance(obj, np.dtype):
+        return obj.name
+    raise TypeError(f"{type(obj).__name__} is not JSON-able")
+
+
+def save_checkpoint(path, model, normalizer, optimizer_state: dict | None, meta: dict,
+                    extra_arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Write ``path`` atomically; return it as a Path.
+
+    model: has ``params`` (name -> array), ``config`` (JSON-able dict) and ``kind``.
+    normalizer: has ``to_dict()`` (or None). optimizer_state: ``Optimizer.state_dict()``
+    (arrays go to ``opt/<key>``, scalars into the JSON). meta: JSON-able dict.
+    """
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    for name, p in model.params.items():
+        arrays[f"param/{name}"] = np.asarray(p)
+    scalars = {}
+    for key, value in (optimizer_state or {}).items():
+        if isinstance(value, np.ndarray):
+            arrays[f"opt/{key}"] = value
+        else:
+            scalars[key] = value
+    for key, value in (extra_arrays or {}).items():
+        arrays[f"extra/{key}"] = np.asarray(value)
+    full_meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_kind": getattr(model, "kind", None),
+        "model_config": getattr(model, "config", None),
+        "normalizer": normalizer.to_dict() if normalizer is not None else None,
+        "optimizer_scalars": scalars,
+        **meta,
+    }
+    text = json.dumps(full_meta, default=_json_default, allow_nan=False, separators=(",", ":"))
+    arrays["meta_json"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def read_checkpoint_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read and check the archive only: (meta, arrays by full key). CheckpointError on any fault."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder; give the .npz file "
+                              "(e.g. best.npz or last.npz inside it)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.files)
+            if "meta_json" not in keys:
+                raise CheckpointError(f"{path} is not an rnnscope checkpoint (no meta_json "
+                                      "entry); give a best.npz/last.npz written by rnnscope")
+            arrays = {k: z[k] for k in keys}
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupted or truncated: "
+                              f"{reason}); use another checkpoint or retrain") from None
+    try:
+        meta = json.loads(arrays.pop("meta_json").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointError(f"{path} has corrupted metadata (meta_json is not JSON); use "
+                              "another checkpoint or retrain") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an rnnscope checkpoint (unknown metadata format)")
+    if int(meta.get("version", 0)) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer rnnscope (checkpoint version "
+                              f"{meta.get('version')}); update rnnscope")
+    return meta, arrays
+
+
+def load_checkpoint(path, expect_kind: str | None = None) -> Checkpoint:
+    """Load ``path`` into a fresh model; CheckpointError (one line) on any problem.
+
+    expect_kind: 'row-rnn' | 'cnn-rnn' | None; a checkpoint of another kind is refused.
+    """
+    from core.datasets import Normalizer
+    from core.models import build_model
+
+    path = Path(path)
+    meta, arrays = read_checkpoint_arrays(path)
+    kind = meta.get("model_kind")
+    if expect_kind is not None and kind != expect_kind:
+        raise CheckpointError(f"{path} holds a {kind} model, not a {expect_kind}; choose a "
+                              f"{expect_kind} checkpoint or switch the model to {kind}")
+    config = meta.get("model_config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} has no model configuration; it cannot be loaded")
+    try:
+        model = build_model(config)
+    except Exception as exc:  # a config this version cannot build
+        raise CheckpointError(f"{path}: cannot rebuild its {kind} model "
+                              f"({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+    params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+    if set(params) != set(model.params):
+        missing = sorted(set(model.params) - set(params))
+        extra = sorted(set(params) - set(model.params))
+        raise CheckpointError(f"{path} does not match a {kind} model (missing {missing}, "
+                              f"unexpected {extra}); it was written for another architecture")
+    for name, arr in params.items():
+        target = model.params[name]
+        if arr.shape != target.shape:
+            raise CheckpointError(f"{path}: parameter {name} has shape {arr.shape}, the "
+                                  f"{kind} model needs {target.shape}; wrong architecture")
+        if not np.all(np.isfinite(arr)):
+            raise CheckpointError(f"{path}: parameter {name} holds NaN/inf; the checkpoint is "
+                                  "unusable")
+        target[...] = arr
+    normalizer = None
+    if meta.get("normalizer") is not None:
+        try:
+            normalizer = Normalizer.from_dict(meta["normalizer"])
+        except Exception as exc:
+            raise CheckpointError(f"{path}: its normalisation statistics cannot be read "
+                                  f"({exc!r})") from None
+    opt_state = dict(meta.get("optimizer_scalars") or {})
+    for k, v in arrays.items():
+        if k.startswith("opt/"):
+            opt_state[k[len("opt/"):]] = v
+    extra = {k[len("extra/"):]: v for k, v in arrays.items() if k.startswith("extra/")}
+    return Checkpoint(model, normalizer, opt_state, meta, extra)

@@ -1,0 +1,500 @@
+"""The training loop shared by the command line and the app's worker thread.
+
+A :class:`Trainer` drives a model through epochs of shuffled mini-batches (seeded
+``np.random.Generator``; augmentation where configured), clips, updates, evaluates on the
+validation split every ``eval_every`` steps (0 = per epoch), stops early after ``patience``
+evaluations without a better val accuracy (restoring the best parameters), stops on a time
+budget, on ``cancel()``, or when the loss or gradient becomes NaN/inf ('diverged': the last
+good parameters are restored). It reports plain-dict events (see CONTRACT.md) to a listener
+callback and/or through the :meth:`Trainer.events` generator; ``run()`` exhausts it.
+
+Resuming from ``last.npz`` continues exactly: the checkpoint holds the parameters, optimizer
+state, RNG state, the current epoch's permutation and position, the best parameters so far
+and the history, so an interrupted + resumed run has the same history as an uninterrupted one.
+
+Letters: N = training images, B = batch size, T = timesteps, K = classes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.clipping import clip_gradients
+from core.config import TrainConfig
+from core.errors import CheckpointError, ConfigError, DataError
+from core.optim import make_optimizer
+from core.schedules import make_schedule
+
+TRAIN_EVAL_IMAGES = 1000   # train loss/acc at each evaluation: a fixed random subset this big
+EVAL_BATCH = 500           # images per forward pass when evaluating
+DH_ROWS_PER_EPOCH = 25     # about this many dh_norm rows per epoch are kept in the history
+RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "patience", "eval_every")
+_SAME_DIR = object()
+
+
+def build_model_from_config(config: TrainConfig):
+    """A fresh RowRNN / CNNRNN for ``config`` (seeded with config.seed)."""
+    from core.models import CNNRNN, RowRNN
+
+    cls = RowRNN if config.model == "row-rnn" else CNNRNN
+    return cls(**config.model_kwargs())
+
+
+def _finite(x: float) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _clean(x):
+    """float(x) if finite, else None (keeps history strict JSON)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+class Trainer:
+    """Stepwise training engine (see module docstring).
+
+    Public state: model, normalizer, optimizer, schedule, history (JSON-able dict), step (updates
+    done), epoch (float: epochs done incl. the fraction of the current one), best_val_acc,
+    finished (the 'finished' event once done, else None), seconds (training time, pauses
+    excluded).
+    """
+
+    def __init__(self, config: TrainConfig, splits, model=None,
+                 listener: Callable[[dict], None] | None = None,
+                 checkpoint_dir: Path | str | None = None):
+        from core.datasets import Normalizer
+
+        self.config = config.validate()
+        self.splits = splits
+        self.listener = listener
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        n = len(splits.train.labels)
+        if n == 0:
+            raise DataError("the training split is empty; choose a larger subset")
+        self.n_train = n
+        if model is None:
+            model = build_model_from_config(config)
+        kind = getattr(model, "kind", None)
+        if kind is not None and kind != config.model:
+            raise ConfigError(f"model = {config.model!r} does not match the given {kind} model")
+        self.model = model
+        self.dtype = config.np_dtype
+        self.normalizer = Normalizer(config.normalization).fit(splits.train.images)
+        self.optimizer = make_optimizer(config.optimizer, config.lr, momentum=config.momentum)
+        self.schedule = make_schedule(config.schedule, config.lr, factor=config.decay,
+                                      warmup_epochs=config.warmup_epochs)
+        self.rng = np.random.default_rng(config.seed)
+        self.steps_per_epoch = -(-n // config.batch_size)
+        self._dh_stride = max(1, self.steps_per_epoch // DH_ROWS_PER_EPOCH)
+        sub_rng = np.random.default_rng([config.seed, 1])
+        self._train_eval_idx = np.sort(sub_rng.choice(n, min(n, TRAIN_EVAL_IMAGES),
+                                                      replace=False))
+        # loop position
+        self.step = 0
+        self.epoch_index = 0
+        self.pos = 0
+        self._perm: np.ndarray | None = None
+        self.seconds = 0.0
+        self._last_eval_step = 0
+        self._last_saved_step = -1
+        # best / last good parameters
+        self.best_val_acc: float | None = None
+        self.best_step: int | None = None
+        self._best_params: dict[str, np.ndarray] | None = None
+        self._evals_since_best = 0
+        self._last_good = {k: v.copy() for k, v in model.params.items()}
+        self._last_good_step = 0
+        # control
+        self._running = threading.Event()
+        self._running.set()
+        self._cancel = threading.Event()
+        self._sec_per_image: float | None = None
+        self.finished: dict | None = None
+        self.history: dict = {
+            "config": config.to_dict(),
+            "data": self._data_info(),
+            "steps_per_epoch": self.steps_per_epoch,
+            "steps": [],
+            "evals": [],
+            "dh_norm": [],
+            "finished": None,
+        }
+
+    # -- control (thread-safe) ----------------------------------------------------------------
+    def pause(self) -> None:
+        """Hold the loop before its next step (the current step finishes)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Continue after :meth:`pause`."""
+        self._running.set()
+
+    def cancel(self) -> None:
+        """Stop before the next step with reason 'cancelled' (also wakes a paused loop)."""
+        self._cancel.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def epoch(self) -> float:
+        """Epochs done, with the fraction of the current epoch."""
+        return self.epoch_index + self.pos / self.n_train
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Train until done; return the 'finished' event."""
+        for _ in self.events():
+            pass
+        return self.finished
+
+    def events(self) -> Iterator[dict]:
+        """Train, yielding every event (each also goes to the listener first)."""
+        if self.finished is not None:
+            return
+        cfg = self.config
+        budget = cfg.max_minutes * 60.0 if cfg.max_minutes is not None else None
+        reason = None
+        detail = ""
+        t_mark = time.perf_counter()
+        while True:
+            if not self._running.is_set():
+                self.seconds += time.perf_counter() - t_mark
+                while not self._running.wait(0.05):
+                    pass
+                t_mark = time.perf_counter()
+            if self._cancel.is_set():
+                reason = "cancelled"
+                break
+            now = time.perf_counter()
+            self.seconds += now - t_mark
+            t_mark = now
+            if budget is not None and self.seconds >= budget:
+                reason = "time_budget"
+                break
+            if self.epoch_index >= cfg.epochs:
+                reason = "completed"
+                break
+            ev, detail = self._train_step()
+            if ev is None:
+                reason = "diverged"
+                break
+            yield self._emit(ev)
+            epoch_done = self.pos == 0
+            due = (self.step % cfg.eval_every == 0) if cfg.eval_every > 0 else epoch_done
+            if due:
+                yield from self._evaluate_and_save()
+                if cfg.patience > 0 and self._evals_since_best >= cfg.patience:
+                    reason = "early_stopped"
+                    break
+        self.seconds += time.perf_counter() - t_mark
+        yield from self._finish(reason, detail)
+
+    def _emit(self, ev: dict) -> dict:
+        if self.listener is not None:
+            self.listener(ev)
+        return ev
+
+    def _train_step(self) -> tuple[dict | None, str]:
+        """One update. Returns (step event, '') or (None, what diverged)."""
+        cfg = self.config
+        t0 = time.perf_counter()
+        if self._perm is None:
+            self._perm = self.rng.permutation(self.n_train)
+        idx = self._perm[self.pos:self.pos + cfg.batch_size]
+        train = self.splits.train
+        images = train.images[idx]
+        y = np.asarray(train.labels[idx], dtype=np.int64)
+        if cfg.augment:
+            from core.datasets import augment_batch
+            images = augment_batch(images, self.rng, crop_pad=cfg.crop_pad, flip=True)
+        X = self.model.input_from_images(self.normalizer.apply(images, dtype=self.dtype))
+        lr = float(self.schedule(self.epoch))
+        loss, grads, trace = self.model.loss(X, y, reg=cfg.reg, trace="norms")
+        loss = float(loss)
+        if not math.isfinite(loss):
+            return None, f"the loss became {loss}"
+        rec = clip_gradients(grads, cfg.clip, cfg.clip_threshold)
+        if not math.isfinite(rec.norm_before):
+            return None, f"the gradient norm became {rec.norm_before}"
+        params = self.model.params
+        for k, v in params.items():   # the parameters that just gave a finite loss and gradient
+            self._last_good[k][...] = v
+        self._last_good_step = self.step
+        self.optimizer.step(params, grads, lr)
+
+        self.step += 1
+        self.pos += len(idx)
+        if self.pos >= self.n_train:
+            self.epoch_index += 1
+            self.pos = 0
+            self._perm = None
+        acc = None
+        probs = getattr(trace, "probs", None)
+        if probs is not None:
+            acc = float(np.mean(np.argmax(probs, axis=1) == y))
+        dh_norm = getattr(trace, "dh_norm", None)
+        dh_norm = (np.asarray(dh_norm, dtype=np.float32).copy() if dh_norm is not None
+                   else np.zeros(0, np.float32))
+        dt = time.perf_counter() - t0
+        spi = dt / len(idx)
+        self._sec_per_image = spi if self._sec_per_image is None else (
+            0.9 * self._sec_per_image + 0.1 * spi)
+        epoch = self.epoch
+        self.history["steps"].append({
+            "step": self.step, "epoch": epoch, "loss": loss, "acc": acc, "lr": lr,
+            "clip_fired": bool(rec.fired), "grad_norm": _clean(rec.norm_before),
+        })
+        if (self.step - 1) % self._dh_stride == 0 and dh_norm.size:
+            self.history["dh_norm"].append(
+                [self.step, [float(f"{v:.5g}") for v in dh_norm.tolist()]])
+        ev = {
+            "type": "step", "step": self.step, "epoch": epoch, "loss": loss, "acc": acc,
+            "lr": lr, "images_per_s": 1.0 / self._sec_per_image if self._sec_per_image else 0.0,
+            "dh_norm": dh_norm, "clip": rec.to_dict(), "seconds": self.seconds + dt,
+        }
+        return ev, ""
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _metrics(self, images, labels) -> dict:
+        """{'loss','acc'} of the current parameters on uint8 images (no augmentation)."""
+        n = len(labels)
+        if n == 0:
+            return {"loss": None, "acc": None}
+        total_loss = 0.0
+        correct = 0
+        for i in range(0, n, EVAL_BATCH):
+            x = self.normalizer.apply(np.asarray(images[i:i + EVAL_BATCH]), dtype=self.dtype)
+            s = np.asarray(self.model.scores(self.model.input_from_images(x)), dtype=np.float64)
+            y = np.asarray(labels[i:i + EVAL_BATCH], dtype=np.int64)
+            s = s - s.max(axis=1, keepdims=True)
+            logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+            total_loss -= float(logp[np.arange(len(y)), y].sum())
+            correct += int(np.sum(np.argmax(s, axis=1) == y))
+        return {"loss": _clean(total_loss / n), "acc": correct / n}
+
+    def evaluate(self, split: str = "val", max_images: int | None = None) -> dict:
+        """{'loss', 'acc'} on 'train' | 'val' | 'test' (max_images: evenly spaced subset)."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', not {split!r}")
+        imageset = getattr(self.splits, split)
+        n = len(imageset.labels)
+        if max_images is not None and max_images < n:
+            idx = np.linspace(0, n - 1, int(max_images)).astype(np.int64)
+            return self._metrics(imageset.images[idx], imageset.labels[idx])
+        return self._metrics(imageset.images, imageset.labels)
+
+    def _evaluate_and_save(self) -> Iterator[dict]:
+        train = self.splits.train
+        t0 = time.perf_counter()
+        tr = self._metrics(train.images[self._train_eval_idx],
+                           train.labels[self._train_eval_idx])
+        va = self._metrics(self.splits.val.images, self.splits.val.labels)
+        score = va["acc"] if va["acc"] is not None else tr["acc"]
+        best = self.best_val_acc is None or score > self.best_val_acc
+        if best:
+            self.best_val_acc = score
+            self.best_step = self.step
+            self._best_params = {k: v.copy() for k, v in self.model.params.items()}
+            self._evals_since_best = 0
+        else:
+            self._evals_since_best += 1
+        self._last_eval_step = self.step
+        ev = {
+            "type": "eval", "step": self.step, "epoch": self.epoch,
+            "train_loss": tr["loss"], "train_acc": tr["acc"],
+            "val_loss": va["loss"], "val_acc": va["acc"], "best": bool(best),
+        }
+        self.history["evals"].append(dict(ev))
+        self.seconds += time.perf_counter() - t0
+        yield self._emit(ev)
+        if self.checkpoint_dir is not None:
+            if best:
+                yield self._emit(self._write("best"))
+            yield self._emit(self._write("last"))
+
+    def _write(self, kind: str) -> dict:
+        path = self.checkpoint_dir / f"{kind}.npz"
+        if kind == "best":
+            self._save(path, params=self._best_params)
+        else:
+            self._save(path)
+            self._last_saved_step = self.step
+        return {"type": "checkpoint", "path": str(path), "kind": kind}
+
+    # -- finishing ------------------------------------------------------------------------------
+    def _finish(self, reason: str, detail: str) -> Iterator[dict]:
+        cfg = self.config
+        if reason in ("completed", "time_budget") and self.step > self._last_eval_step:
+            yield from self._evaluate_and_save()
+        if reason == "diverged":
+            for k, v in self.model.params.items():
+                v[...] = self._last_good[k]
+            message = self._divergence_message(detail)
+        # last.npz = the exact state to resume from; after divergence the previous last.npz
+        # (a consistent, finite state) is kept rather than overwritten.
+        if (self.checkpoint_dir is not None and reason != "diverged"
+                and self.step != self._last_saved_step):
+            yield self._emit(self._write("last"))
+        restored = ""
+        if reason != "diverged" and self._best_params is not None:
+            for k, v in self.model.params.items():
+                v[...] = self._best_params[k]
+            restored = (f"; best val accuracy {self.best_val_acc:.2%} at step {self.best_step}"
+                        " (its parameters restored)")
+        if reason == "completed":
+            message = f"completed {cfg.epochs} epochs ({self.step} steps){restored}"
+        elif reason == "early_stopped":
+            message = (f"stopped early at step {self.step}: no better val accuracy in "
+                       f"{cfg.patience} evaluations{restored}")
+        elif reason == "time_budget":
+            message = (f"time budget of {cfg.max_minutes:g} min reached at step {self.step} "
+                       f"(epoch {self.epoch:.2f}){restored}")
+        elif reason == "cancelled":
+            message = f"cancelled at step {self.step} (epoch {self.epoch:.2f}){restored}"
+        ev = {
+            "type": "finished", "reason": reason, "message": message, "step": self.step,
+            "epoch": self.epoch, "best_val_acc": self.best_val_acc,
+        }
+        self.history["finished"] = dict(ev)
+        ev["seconds"] = self.seconds
+        self.finished = ev
+        yield self._emit(ev)
+
+    def _divergence_message(self, detail: str) -> str:
+        cfg = self.config
+        causes = [f"the learning rate {cfg.lr:g} is probably too high (try {cfg.lr / 10:g})"]
+        if cfg.clip == "none":
+            causes.append("clipping is off (try --clip norm)")
+        if cfg.init == "normal" and cfg.gain > 1.0:
+            causes.append(f"init gain {cfg.gain:g} makes W_hh explode (try gain 1)")
+        if cfg.activation == "relu":
+            causes.append("relu states are unbounded")
+        return (f"diverged at step {self.step + 1} (epoch {self.epoch:.2f}): {detail}; "
+                f"{'; '.join(causes)}; parameters from step {self._last_good_step} restored, "
+                "nothing else lost")
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _data_info(self) -> dict:
+        s = self.splits
+        return {
+            "name": getattr(s, "name", None),
+            "description": getattr(s, "description", None),
+            "info": getattr(s, "info", None),
+            "n_train": len(s.train.labels), "n_val": len(s.val.labels),
+            "n_test": len(s.test.labels),
+        }
+
+    def _save(self, path, params: dict[str, np.ndarray] | None = None) -> Path:
+        meta = {
+            "train_config": self.config.to_dict(),
+            "step": self.step, "epoch": self.epoch, "epoch_index": self.epoch_index,
+            "pos": self.pos, "seconds": self.seconds,
+            "rng_state": self.rng.bit_generator.state,
+            "best_val_acc": self.best_val_acc, "best_step": self.best_step,
+            "evals_since_best": self._evals_since_best, "last_eval_step": self._last_eval_step,
+            "history": self.history, "data": self._data_info(),
+            "params_are": "best" if params is not None else "current",
+        }
+        extra = {}
+        if self._perm is not None:
+            extra["perm"] = self._perm
+        if self._best_params is not None:
+            extra.update({f"best/{k}": v for k, v in self._best_params.items()})
+        model = self.model
+        if params is not None:
+            model = _ParamsView(self.model, params)
+        return save_checkpoint(path, model, self.normalizer, self.optimizer.state_dict(),
+                               meta, extra)
+
+    def save_checkpoint(self, path) -> Path:
+        """Write the full training state (current parameters) to ``path`` atomically."""
+        return self._save(Path(path))
+
+    @classmethod
+    def resume_from(cls, path, splits, listener=None, checkpoint_dir=_SAME_DIR,
+                    overrides: dict | None = None) -> Trainer:
+        """A Trainer that continues the run saved in ``path`` (normally ``last.npz``).
+
+        checkpoint_dir: where to keep writing best/last.npz (default: the folder of ``path``;
+        None = do not write). overrides: new values for epochs / max_minutes / patience /
+        eval_every (e.g. to train longer).
+        """
+        path = Path(path)
+        ck = load_checkpoint(path)
+        meta = ck.meta
+        if "train_config" not in meta or "rng_state" not in meta:
+            raise CheckpointError(f"{path} holds a model but no training state; it cannot be "
+                                  "resumed (start a new run instead)")
+        cfg_dict = dict(meta["train_config"])
+        for key, value in (overrides or {}).items():
+            if key not in RESUMABLE_OVERRIDES:
+                raise ConfigError(f"{key} cannot change when resuming; only "
+                                  f"{', '.join(RESUMABLE_OVERRIDES)} can")
+            cfg_dict[key] = value
+        cfg = TrainConfig.from_dict(cfg_dict)
+        data = meta.get("data") or {}
+        n_train = len(splits.train.labels)
+        if data.get("n_train") not in (None, n_train):
+            raise CheckpointError(f"{path} was trained on {data.get('n_train')} images but this "
+                                  f"data has {n_train}; resume with the same data, scheme and "
+                                  "subset")
+        if checkpoint_dir is _SAME_DIR:
+            checkpoint_dir = path.parent
+        t = cls(cfg, splits, model=ck.model, listener=listener, checkpoint_dir=checkpoint_dir)
+        if meta.get("params_are") == "best":
+            raise CheckpointError(f"{path} holds the best parameters, not the latest state; "
+                                  "resume from last.npz")
+        if ck.normalizer is not None:
+            t.normalizer = ck.normalizer
+        t.optimizer.load_state_dict(ck.optimizer_state)
+        try:
+            t.rng.bit_generator.state = meta["rng_state"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path} has an unusable RNG state ({exc})") from None
+        t.step = int(meta["step"])
+        t.epoch_index = int(meta["epoch_index"])
+        t.pos = int(meta["pos"])
+        t.seconds = float(meta.get("seconds", 0.0))
+        t._last_eval_step = int(meta.get("last_eval_step", 0))
+        t.best_val_acc = meta.get("best_val_acc")
+        t.best_step = meta.get("best_step")
+        t._evals_since_best = int(meta.get("evals_since_best", 0))
+        perm = ck.extra.get("perm")
+        if t.pos > 0:
+            if perm is None or len(perm) != n_train:
+                raise CheckpointError(f"{path} is missing the epoch's shuffling order; it "
+                                      "cannot be resumed exactly")
+            t._perm = np.asarray(perm, dtype=np.int64)
+        best = {k[len("best/"):]: v for k, v in ck.extra.items() if k.startswith("best/")}
+        if best:
+            t._best_params = {k: np.asarray(v, dtype=t.model.params[k].dtype).copy()
+                              for k, v in best.items()}
+        for k, v in t.model.params.items():
+            t._last_good[k][...] = v
+        t._last_good_step = t.step
+        history = meta.get("history") or {}
+        history["finished"] = None
+        history["config"] = cfg.to_dict()
+        t.history = history
+        return t
+
+
+class _ParamsView:
+    """A stand-in model for save_checkpoint that carries other parameters (the best ones)."""
+
+    def __init__(self, model, params):
+        self.params = params
+        self.config = model.config
+        self.kind = getattr(model, "kind", None)
