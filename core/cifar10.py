@@ -138,7 +138,8 @@ def parse_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     missing = [k for k in ("data", "labels") if k not in d]
     if missing:
         raise DataError(
-            f"{where} lacks the key(s) {', '.join(missing)} (has: {', '.join(sorted(d)) or 'none'}); "
+            f"{where} lacks the key(s) {', '.join(missing)} "
+            f"(has: {', '.join(sorted(d)) or 'none'}); "
             f"it is not a CIFAR-10 python batch; {_REDOWNLOAD}"
         )
     data = d["data"]
@@ -351,6 +352,8 @@ def _write_entry(entry: Path, arrays: dict[str, np.ndarray], class_names: list[s
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         (tmp / MARKER).write_text("ok\n")
+        if entry.exists() and not (entry / MARKER).exists():
+            shutil.rmtree(entry)  # an incomplete entry (not made by this code): never trusted
         try:
             os.replace(tmp, entry)
         except OSError:

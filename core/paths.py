@@ -25,7 +25,7 @@ META_FILE = "batches.meta"
 
 
 def cache_dir() -> Path:
-    """Return the user cache folder (``$RNNSCOPE_CACHE`` if set, else platformdirs'); not created."""
+    """The user cache folder: ``$RNNSCOPE_CACHE`` if set, else platformdirs' (not created)."""
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override).expanduser()
