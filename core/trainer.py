@@ -186,7 +186,8 @@ class Trainer:
             if self.epoch_index >= cfg.epochs:
                 reason = "completed"
                 break
-            ev, detail = self._train_step()
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                ev, detail = self._train_step()  # overflow is detected, not warned about
             if ev is None:
                 reason = "diverged"
                 break
@@ -274,15 +275,22 @@ class Trainer:
             return {"loss": None, "acc": None}
         total_loss = 0.0
         correct = 0
-        for i in range(0, n, EVAL_BATCH):
-            x = self.normalizer.apply(np.asarray(images[i:i + EVAL_BATCH]), dtype=self.dtype)
-            s = np.asarray(self.model.scores(self.model.input_from_images(x)), dtype=np.float64)
-            y = np.asarray(labels[i:i + EVAL_BATCH], dtype=np.int64)
-            s = s - s.max(axis=1, keepdims=True)
-            logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-            total_loss -= float(logp[np.arange(len(y)), y].sum())
-            correct += int(np.sum(np.argmax(s, axis=1) == y))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for i in range(0, n, EVAL_BATCH):
+                loss_sum, n_correct = self._batch_metrics(images[i:i + EVAL_BATCH],
+                                                          labels[i:i + EVAL_BATCH])
+                total_loss += loss_sum
+                correct += n_correct
         return {"loss": _clean(total_loss / n), "acc": correct / n}
+
+    def _batch_metrics(self, images, labels) -> tuple[float, int]:
+        """(sum of cross-entropies, number correct) of one batch of uint8 images."""
+        x = self.normalizer.apply(np.asarray(images), dtype=self.dtype)
+        s = np.asarray(self.model.scores(self.model.input_from_images(x)), dtype=np.float64)
+        y = np.asarray(labels, dtype=np.int64)
+        s = s - s.max(axis=1, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+        return -float(logp[np.arange(len(y)), y].sum()), int(np.sum(np.argmax(s, axis=1) == y))
 
     def evaluate(self, split: str = "val", max_images: int | None = None) -> dict:
         """{'loss', 'acc'} on 'train' | 'val' | 'test' (max_images: evenly spaced subset)."""

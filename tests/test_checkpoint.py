@@ -1,0 +1,135 @@
+"""Checkpoints: round trip, atomic writes, and one-line errors for bad files."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.datasets import Normalizer
+from core.errors import CheckpointError
+from core.models import CNNRNN, RowRNN
+from core.optim import Adam
+
+
+def _saved(tmp_path, name="ck.npz"):
+    rng = np.random.default_rng(0)
+    model = RowRNN(hidden_dim=8, seed=3)
+    norm = Normalizer("per-channel").fit(rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8))
+    opt = Adam(1e-3)
+    grads = {k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in model.params.items()}
+    opt.step(model.params, grads)
+    path = save_checkpoint(tmp_path / name, model, norm, opt.state_dict(),
+                           {"step": 7, "note": "hello"}, {"perm": np.arange(5)})
+    return path, model, norm, opt
+
+
+def _one_line_error(path, **kw):
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, **kw)
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg
+    return msg
+
+
+def test_round_trip(tmp_path):
+    path, model, norm, opt = _saved(tmp_path)
+    ck = load_checkpoint(path, expect_kind="row-rnn")
+    assert type(ck.model) is RowRNN and ck.model.config == model.config
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(ck.model.params[k], v)
+        assert ck.model.params[k].dtype == v.dtype
+    np.testing.assert_array_equal(ck.normalizer.mean, norm.mean)
+    np.testing.assert_array_equal(ck.normalizer.std, norm.std)
+    opt2 = Adam(1e-3)
+    opt2.load_state_dict(ck.optimizer_state)
+    assert opt2.t == 1
+    np.testing.assert_array_equal(opt2.slots["m"]["W_hh"], opt.slots["m"]["W_hh"])
+    assert ck.meta["step"] == 7 and ck.meta["note"] == "hello"
+    assert ck.meta["model_kind"] == "row-rnn"
+    np.testing.assert_array_equal(ck.extra["perm"], np.arange(5))
+    # no pickled objects inside: every entry loads with allow_pickle=False as numbers
+    with np.load(path, allow_pickle=False) as z:
+        assert "meta_json" in z.files and z["meta_json"].dtype == np.uint8
+        assert all(z[k].dtype != object for k in z.files)
+
+
+def test_wrong_kind_is_refused(tmp_path):
+    path, *_ = _saved(tmp_path)
+    msg = _one_line_error(path, expect_kind="cnn-rnn")
+    assert "row-rnn" in msg and "cnn-rnn" in msg
+
+
+def test_wrong_architecture_shapes(tmp_path):
+    path, model, norm, opt = _saved(tmp_path)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays["meta_json"].tobytes())
+    meta["model_config"]["hidden_dim"] = 16  # params are for H = 8
+    arrays["meta_json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    assert "wrong architecture" in _one_line_error(bad)
+
+
+def test_missing_parameters(tmp_path):
+    model = CNNRNN(channels=(2, 2), hidden_dim=4)
+    path = save_checkpoint(tmp_path / "c.npz", model, None, None, {})
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "param/W_conv1"}
+    np.savez(tmp_path / "d.npz", **arrays)
+    assert "another architecture" in _one_line_error(tmp_path / "d.npz")
+    assert load_checkpoint(path).normalizer is None
+
+
+def test_truncated_file(tmp_path):
+    path, *_ = _saved(tmp_path)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(data[: len(data) // 2])
+    assert "corrupted or truncated" in _one_line_error(cut)
+
+
+def test_random_bytes(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    assert "not a readable checkpoint" in _one_line_error(junk)
+
+
+def test_flipped_bytes_inside_archive(tmp_path):
+    path, *_ = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    for i in range(200, len(data) - 200, 97):  # damage member data, keep the directory
+        data[i] ^= 0xFF
+    bad = tmp_path / "flipped.npz"
+    bad.write_bytes(bytes(data))
+    msg = _one_line_error(bad)
+    assert "checkpoint" in msg
+
+
+def test_plain_npz_without_meta(tmp_path):
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, W=np.zeros(3))
+    assert "not an rnnscope checkpoint" in _one_line_error(plain)
+
+
+def test_meta_not_json(tmp_path):
+    bad = tmp_path / "meta.npz"
+    np.savez(bad, meta_json=np.frombuffer(b"{not json", np.uint8))
+    assert "metadata" in _one_line_error(bad)
+
+
+def test_missing_path_and_folder(tmp_path):
+    assert "does not exist" in _one_line_error(tmp_path / "nope.npz")
+    assert "folder" in _one_line_error(tmp_path)
+
+
+def test_failed_write_keeps_previous_file(tmp_path):
+    path, model, norm, opt = _saved(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError):  # NaN is not strict JSON: the write fails mid-way
+        save_checkpoint(path, model, norm, opt.state_dict(), {"loss": float("nan")})
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+    assert zipfile.is_zipfile(path)
