@@ -188,6 +188,8 @@ def _iter_tarball(path: Path) -> Iterator[tuple[str, bytes]]:
     wanted = set(BATCH_FILES) | {META_FILE}
     seen: set[str] = set()
     try:
+        if path.stat().st_size == 0:
+            raise DataError(f"{path} is empty (0 bytes); {_REDOWNLOAD}")
         with tarfile.open(path, mode="r|gz") as tf:
             for member in tf:
                 base = member.name.rstrip("/").rsplit("/", 1)[-1]
