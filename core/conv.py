@@ -18,8 +18,8 @@ and its channel axes swapped — no scatter-add.
 two blocks of conv3x3 -> maxpool2x2 -> +b -> ReLU (pooling before bias and ReLU gives the same
 result as the textbook conv -> +b -> ReLU -> pool, since both are monotone per channel), run
 over chunks of a few images so the buffers stay in cache; im2col is recomputed in backward
-rather than stored. Max-pool keeps the index (0..3, row-major in the 2x2 window, first max on
-ties) of each window's maximum as uint8.
+rather than stored. Max-pool keeps which element of each window won as two boolean masks
+(first maximum in row-major window order on ties).
 
 The naive loop twins are in ``core.naive``.
 """
@@ -74,36 +74,43 @@ def conv3x3_backward(dout, cache):
     return dx.reshape(N, H, W, Cin), dw, db
 
 
-def _pool_views(y):
-    """The four strided views y[:, di::2, dj::2] of a 2x2 window, in row-major window order."""
-    return y[:, 0::2, 0::2], y[:, 0::2, 1::2], y[:, 1::2, 0::2], y[:, 1::2, 1::2]
-
-
 def _maxpool(y, out=None):
-    """y (N, H, W, C) -> max (N, H/2, W/2, C) (into ``out`` if given), index uint8 same shape."""
-    a, b, c, d = _pool_views(y)
-    m = np.maximum(a, b, out=out)
-    np.maximum(m, c, out=m)
-    np.maximum(m, d, out=m)
-    idx = np.where(a == m, np.uint8(0),
-                   np.where(b == m, np.uint8(1), np.where(c == m, np.uint8(2), np.uint8(3))))
-    return m, idx
+    """y (N, H, W, C) -> max (N, H/2, W/2, C) (written into ``out`` if given), cache.
+
+    Two passes over contiguous halves: the max of each horizontal pair, then of each vertical
+    pair of those. The cache is the two choices as booleans: ``right`` (N, H, W/2, C) — the
+    right element of the pair won — and ``bottom`` (N, H/2, W/2, C) — the bottom row won.
+    Ties keep the left / top element, i.e. the first maximum in row-major window order.
+    """
+    N, H, W, C = y.shape
+    pairs = y.reshape(N, H, W // 2, 2 * C)
+    left, right = pairs[..., :C], pairs[..., C:]
+    colmax = np.maximum(left, right)  # (N, H, W/2, C)
+    right_won = right > left
+    rows = colmax.reshape(N, H // 2, 2, W // 2, C)
+    top, bot = rows[:, :, 0], rows[:, :, 1]
+    m = np.maximum(top, bot, out=out)
+    bottom_won = bot > top
+    return m, (right_won, bottom_won)
 
 
-def _unpool(dm, idx):
-    """dm (N, H/2, W/2, C), idx (N, H/2, W/2, C) -> dy (N, H, W, C): dm routed to each max."""
+def _unpool(dm, cache):
+    """dm (N, H/2, W/2, C), cache of ``_maxpool`` -> dy (N, H, W, C): dm routed to each max."""
+    right_won, bottom_won = cache
     N, Ho, Wo, C = dm.shape
-    dy = np.empty((N, 2 * Ho, 2 * Wo, C), dtype=dm.dtype)
-    zero = dm.dtype.type(0)
-    for k, view in enumerate(_pool_views(dy)):
-        np.copyto(view, np.where(idx == k, dm, zero))
-    return dy
+    dcol = np.empty((N, Ho, 2, Wo, C), dtype=dm.dtype)
+    np.multiply(dm, ~bottom_won, out=dcol[:, :, 0])
+    np.multiply(dm, bottom_won, out=dcol[:, :, 1])
+    dcol = dcol.reshape(N, 2 * Ho, Wo, C)
+    dy = np.empty((N, 2 * Ho, Wo, 2 * C), dtype=dm.dtype)
+    np.multiply(dcol, ~right_won, out=dy[..., :C])
+    np.multiply(dcol, right_won, out=dy[..., C:])
+    return dy.reshape(N, 2 * Ho, 2 * Wo, C)
 
 
 def maxpool2x2_forward(x):
-    """x (N, H, W, C) -> out (N, H/2, W/2, C), cache (index of each max, uint8)."""
-    out, idx = _maxpool(x)
-    return out, idx
+    """x (N, H, W, C) -> out (N, H/2, W/2, C), cache (which element of each window won)."""
+    return _maxpool(x)
 
 
 def maxpool2x2_backward(dout, cache):
@@ -121,7 +128,7 @@ def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
 
     x (N, H, W, Cin), w1 (3, 3, Cin, C1), b1 (C1,), w2 (3, 3, C1, C2), b2 (C2,)
     -> out (N, H/4, W/4, C2), cache. The cache holds the padded input, the padded block-1
-    output (N, H/2+2, W/2+2, C1), the block outputs and the two pool indices.
+    output (N, H/2+2, W/2+2, C1), the block-2 output and the max-pool choices per chunk.
     """
     N, H, W, Cin = x.shape
     C1, C2 = w1.shape[3], w2.shape[3]
@@ -130,8 +137,7 @@ def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
     xp = pad1(x.astype(dt, copy=False))
     p1 = np.zeros((N, H2 + 2, W2 + 2, C1), dtype=dt)  # block-1 output, padded for conv 2
     out = np.empty((N, H4, W4, C2), dtype=dt)
-    idx1 = np.empty((N, H2, W2, C1), dtype=np.uint8)
-    idx2 = np.empty((N, H4, W4, C2), dtype=np.uint8)
+    pool1, pool2 = [], []  # per-chunk max-pool caches
     w1m = w1.reshape(9 * Cin, C1)
     w2m = w2.reshape(9 * C1, C2)
     for n0 in range(0, N, chunk):
@@ -139,15 +145,15 @@ def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
         n = n1 - n0
         y1 = (im2col3x3(xp[n0:n1]) @ w1m).reshape(n, H, W, C1)
         z1 = p1[n0:n1, 1:-1, 1:-1, :]
-        _, idx1[n0:n1] = _maxpool(y1, out=z1)
+        pool1.append(_maxpool(y1, out=z1)[1])
         z1 += b1
         np.maximum(z1, 0, out=z1)
         y2 = (im2col3x3(p1[n0:n1]) @ w2m).reshape(n, H2, W2, C2)
         z2 = out[n0:n1]
-        _, idx2[n0:n1] = _maxpool(y2, out=z2)
+        pool2.append(_maxpool(y2, out=z2)[1])
         z2 += b2
         np.maximum(z2, 0, out=z2)
-    cache = {"xp": xp, "p1": p1, "out": out, "idx1": idx1, "idx2": idx2,
+    cache = {"xp": xp, "p1": p1, "out": out, "pool1": pool1, "pool2": pool2,
              "w1": w1, "w2": w2, "chunk": chunk}
     return out, cache
 
@@ -163,8 +169,8 @@ def conv_stack_backward(dout, cache):
     No gradient is returned for the input images (the models never need it).
     """
     xp, p1, out = cache["xp"], cache["p1"], cache["out"]
-    idx1, idx2, w1, w2, chunk = cache["idx1"], cache["idx2"], cache["w1"], cache["w2"], \
-        cache["chunk"]
+    pool1, pool2 = cache["pool1"], cache["pool2"]
+    w1, w2, chunk = cache["w1"], cache["w2"], cache["chunk"]
     N = xp.shape[0]
     Cin, C1, C2 = w1.shape[2], w1.shape[3], w2.shape[3]
     dt = w1.dtype
@@ -174,16 +180,16 @@ def conv_stack_backward(dout, cache):
     dw2 = np.zeros((9 * C1, C2), dtype=dt)
     db1 = np.zeros(C1, dtype=dt)
     w2f = flip_kernel(w2).reshape(9 * C2, C1)
-    for n0 in range(0, N, chunk):
+    for k, n0 in enumerate(range(0, N, chunk)):
         n1 = min(n0 + chunk, N)
         n = n1 - n0
-        dy2 = _unpool(dz2[n0:n1], idx2[n0:n1])  # (n, H/2, W/2, C2)
+        dy2 = _unpool(dz2[n0:n1], pool2[k])  # (n, H/2, W/2, C2)
         H2, W2 = dy2.shape[1], dy2.shape[2]
         dy2m = dy2.reshape(-1, C2)
         dw2 += im2col3x3(p1[n0:n1]).T @ dy2m
         dz1 = (im2col3x3(pad1(dy2)) @ w2f).reshape(n, H2, W2, C1)  # gathered input gradient
         dz1 *= p1[n0:n1, 1:-1, 1:-1, :] > 0  # through ReLU of block 1
         db1 += dz1.sum(axis=(0, 1, 2))
-        dy1 = _unpool(dz1, idx1[n0:n1])  # (n, H, W, C1)
+        dy1 = _unpool(dz1, pool1[k])  # (n, H, W, C1)
         dw1 += im2col3x3(xp[n0:n1]).T @ dy1.reshape(-1, C1)
     return dw1.reshape(w1.shape), db1, dw2.reshape(w2.shape), db2
