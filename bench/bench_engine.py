@@ -1,0 +1,244 @@
+"""Engine benchmark: training-step throughput of RowRNN and CNNRNN, matmul peak, memory.
+
+Run from the repository root:
+
+    python bench/bench_engine.py           # full run (~2 min) -> bench/results/bench_engine.json
+    python bench/bench_engine.py --quick   # fewer repetitions
+
+A step is forward + backward (``model.loss``) + a plain SGD update ``p -= lr * g``, float32,
+random inputs (speed does not depend on the data). Figures are medians over repetitions after
+warm-up, at 2 and at 1 BLAS thread (threadpoolctl). The float32 matmul rate (1024^3 sgemm) is
+measured in the same run so the fraction of peak is visible. Nominal work per image: row-RNN
+(T=32, D=96, H=256) 17.3 MFLOP, CNN+RNN (64, 64 channels, H=128) ~68 MFLOP. If PyTorch is
+importable, the equivalent PyTorch models are timed in the same run and the ratio printed.
+Peak memory of one CNN+RNN step at B=256 is measured in a fresh subprocess (VmHWM, Linux) and
+with tracemalloc (NumPy arrays only).
+
+Timings on a machine shared with other work are noisy: the JSON records ``uptime`` before and
+after so a reader can judge.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.models import CNNRNN, RowRNN  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "bench_engine.json"
+ROW_MFLOP, CNN_MFLOP = 17.3, 68.0
+LR = 1e-3
+
+
+def load_average():
+    try:
+        return [float(v) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def median_seconds(fn, reps, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times = np.array(times)
+    return float(np.median(times)), float(times.min()), float(np.percentile(times, 75)
+                                                              - np.percentile(times, 25))
+
+
+def matmul_gflops(threads, n=1024, reps=15):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), dtype=np.float32)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        med, best, _ = median_seconds(lambda: np.matmul(a, b, out=out), reps)
+    return {"median": 2 * n**3 / med / 1e9, "best": 2 * n**3 / best / 1e9}
+
+
+def sgd_step(model, X, y, trace=False):
+    out = model.loss(X, y, trace=trace)
+    grads = out[1]
+    for k, p in model.params.items():
+        p -= LR * grads[k]
+
+
+def time_numpy_model(kind, batch, threads, reps, trace=False):
+    rng = np.random.default_rng(0)
+    if kind == "row-rnn":
+        model = RowRNN()
+        X = rng.standard_normal((batch, 32, 96), dtype=np.float32)
+    else:
+        model = CNNRNN()
+        X = rng.standard_normal((batch, 32, 32, 3), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        med, best, iqr = median_seconds(lambda: sgd_step(model, X, y, trace), reps)
+    return {"images_per_s": batch / med, "best_images_per_s": batch / best,
+            "median_step_s": med, "iqr_step_s": iqr, "reps": reps}
+
+
+def time_torch_model(kind, batch, threads, reps, channels_last=False):
+    import torch  # optional: never a dependency of rnnscope
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    nn = torch.nn
+    if kind == "row-rnn":
+        rnn, head = nn.RNN(96, 256, batch_first=True), nn.Linear(256, 10)
+        params = list(rnn.parameters()) + list(head.parameters())
+        X = torch.randn(batch, 32, 96)
+
+        def forward(x):
+            return head(rnn(x)[0][:, -1])
+    else:
+        convs = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        rnn, head = nn.RNN(512, 128, batch_first=True), nn.Linear(128, 10)
+        params = list(convs.parameters()) + list(rnn.parameters()) + list(head.parameters())
+        X = torch.randn(batch, 3, 32, 32)
+        if channels_last:
+            convs = convs.to(memory_format=torch.channels_last)
+            X = X.contiguous(memory_format=torch.channels_last)
+
+        def forward(x):
+            f = convs(x)  # (N, C, 8, 8) -> rows as timesteps, features (W, C)
+            seq = f.permute(0, 2, 3, 1).reshape(x.shape[0], 8, 512)
+            return head(rnn(seq)[0][:, -1])
+
+    y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.SGD(params, lr=LR)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(forward(X), y).backward()
+        opt.step()
+
+    med, best, iqr = median_seconds(step, reps)
+    return {"images_per_s": batch / med, "best_images_per_s": batch / best,
+            "median_step_s": med, "iqr_step_s": iqr, "reps": reps,
+            "torch": torch.__version__}
+
+
+MEMORY_SCRIPT = r"""
+import sys, tracemalloc
+import numpy as np
+sys.path.insert(0, {root!r})
+from core.models import CNNRNN
+rng = np.random.default_rng(0)
+model = CNNRNN()
+X = rng.standard_normal((256, 32, 32, 3), dtype=np.float32)
+y = rng.integers(0, 10, 256)
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+base = status("VmRSS")
+tracemalloc.start()
+loss, grads = model.loss(X, y)
+for k, p in model.params.items():
+    p -= 1e-3 * grads[k]
+_, peak = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+print(base, status("VmHWM"), peak)
+"""
+
+
+def cnn_step_memory():
+    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT.format(root=str(ROOT))],
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    base_kb, peak_kb, traced = (int(v) for v in out.stdout.split())
+    return {"process_peak_rss_mb": peak_kb / 1024, "rss_before_step_mb": base_kb / 1024,
+            "how": "VmHWM / VmRSS from /proc/self/status; NumPy peak from tracemalloc",
+            "numpy_traced_peak_mb": traced / 2**20}
+
+
+def write_json(data, path=RESULTS):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    row_reps, cnn_reps = (10, 4) if args.quick else (30, 10)
+    try:
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+
+    blas = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for d in threadpool_info()]
+    result = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "load_before": load_average(), "cpu_count": os.cpu_count(),
+              "machine": platform.processor() or platform.machine(),
+              "numpy": np.__version__, "blas": blas, "dtype": "float32",
+              "nominal_mflop_per_image": {"row-rnn": ROW_MFLOP, "cnn-rnn": CNN_MFLOP},
+              "note": "medians; the machine may be shared - see load_before/load_after",
+              "runs": []}
+    print(f"load average before: {result['load_before']}")
+    for threads in args.threads:
+        peak = matmul_gflops(threads)
+        print(f"\n== {threads} BLAS thread(s): float32 sgemm 1024^3 {peak['median']:.1f} GFLOP/s "
+              f"(best {peak['best']:.1f})")
+        run = {"threads": threads, "sgemm_gflops": peak, "models": {}}
+        for kind, batch, mflop, reps in (("row-rnn", 128, ROW_MFLOP, row_reps),
+                                         ("cnn-rnn", 256, CNN_MFLOP, cnn_reps)):
+            r = time_numpy_model(kind, batch, threads, reps)
+            r["gflops"] = r["images_per_s"] * mflop / 1e3
+            r["fraction_of_sgemm"] = r["gflops"] / peak["median"]
+            norms = time_numpy_model(kind, batch, threads, reps, trace="norms")
+            r["trace_norms_overhead"] = norms["median_step_s"] / r["median_step_s"] - 1
+            print(f"{kind:8s} B={batch}: {r['images_per_s']:8.0f} images/s "
+                  f"(best {r['best_images_per_s']:.0f}), {r['gflops']:.1f} GFLOP/s = "
+                  f"{100 * r['fraction_of_sgemm']:.0f}% of sgemm; trace='norms' "
+                  f"{100 * r['trace_norms_overhead']:+.1f}%")
+            if have_torch:
+                variants = [("torch", False)] + ([("torch_channels_last", True)]
+                                                  if kind == "cnn-rnn" else [])
+                for name, cl in variants:
+                    t = time_torch_model(kind, batch, threads, reps, channels_last=cl)
+                    t["numpy_over_torch"] = r["images_per_s"] / t["images_per_s"]
+                    r[name] = t
+                    print(f"{'':8s} {name}: {t['images_per_s']:8.0f} images/s -> NumPy/PyTorch "
+                          f"= {t['numpy_over_torch']:.2f}")
+            run["models"][kind] = r
+        result["runs"].append(run)
+    if not have_torch:
+        print("\n(PyTorch not importable: no comparison)")
+    result["torch_compared"] = have_torch
+    mem = cnn_step_memory()
+    result["cnn_step_memory_b256"] = mem
+    print(f"\nCNN+RNN step at B=256: process peak RSS {mem['process_peak_rss_mb']:.0f} MB "
+          f"(before the step {mem['rss_before_step_mb']:.0f} MB), NumPy arrays peak "
+          f"{mem['numpy_traced_peak_mb']:.0f} MB")
+    result["load_after"] = load_average()
+    print(f"load average after: {result['load_after']}")
+    write_json(result, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
