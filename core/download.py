@@ -1,8 +1,11 @@
 """Download the official CIFAR-10 tarball into the cache, verified, atomically (pooch).
 
-pooch.retrieve streams the body into a temporary file in the destination folder, checks its
-hash and only then moves it to its final name; on any exception (HTTP error, dropped
-connection, wrong hash, our cancellation) the temporary file is deleted. Progress and
+pooch.retrieve streams the body into a temporary file, checks its hash and only then moves it
+to its final name; on any exception (HTTP error, dropped connection, wrong hash, our
+cancellation) the temporary file is deleted. pooch works in a per-process folder
+``dest/.rnnscope-download/<pid>-<random>/``; the verified file is then moved to
+``dest/cifar-10-python.tar.gz`` with ``os.replace``. A process killed mid-download leaves only
+its part folder, which the next download deletes (its pid is gone); nothing reads it. Progress and
 cancellation ride on pooch's custom-progressbar hook: pooch sets ``.total`` from the
 Content-Length and calls ``.update(chunk_size)`` after every chunk written; our ``update``
 reports the bytes and raises DownloadCancelled when ``cancel()`` returns True, which aborts the
@@ -13,6 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +30,7 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CHUNK_BYTES = 64 * 1024
 TIMEOUT_S = 30
+PARTS_DIR = ".rnnscope-download"  # per-process folders pooch streams into
 
 
 class _ProgressHook:
@@ -85,14 +93,21 @@ def download_cifar10(dest_dir: str | Path | None = None, url: str = CIFAR10_URL,
     dest = Path(dest_dir) if dest_dir is not None else cache_dir()
     if cancel is not None and cancel():
         raise DownloadCancelled("download cancelled before it started; nothing was kept")
+    target = dest / TARBALL_NAME
+    if target.is_file() and pooch.file_hash(str(target), alg="md5") == md5.lower():
+        return target
     hook = _ProgressHook(progress, cancel)
     downloader = pooch.HTTPDownloader(progressbar=hook, chunk_size=CHUNK_BYTES,
                                       timeout=TIMEOUT_S)
+    parts = dest / PARTS_DIR
+    part = parts / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        dest.mkdir(parents=True, exist_ok=True)
+        part.mkdir(parents=True)
+        _remove_orphans(parts, keep=part)
         with _quiet_pooch():
-            path = pooch.retrieve(url, known_hash=f"md5:{md5}", fname=TARBALL_NAME, path=dest,
-                                  downloader=downloader)
+            got = pooch.retrieve(url, known_hash=f"md5:{md5}", fname=TARBALL_NAME, path=part,
+                                 downloader=downloader)
+        os.replace(got, target)  # verified file moves into place in one step
     except DownloadCancelled:
         raise
     except requests.exceptions.HTTPError as exc:
@@ -120,4 +135,35 @@ def download_cifar10(dest_dir: str | Path | None = None, url: str = CIFAR10_URL,
     except OSError as exc:
         raise DownloadError(f"cannot write the download to {dest} ({exc.strerror or exc}); "
                             f"free some space or choose another folder") from None
-    return Path(path)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            parts.rmdir()  # only if no other download is running
+    return target
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # cannot tell cheaply: leave it (the age rule below still applies)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _remove_orphans(parts: Path, keep: Path) -> None:
+    """Delete part folders of downloads whose process died (killed mid-download) or that are
+    older than a day; their temp files were never trusted, this only frees the space."""
+    for d in parts.iterdir():
+        if d == keep:
+            continue
+        try:
+            pid = int(d.name.split("-", 1)[0])
+            old = time.time() - d.stat().st_mtime > 86400
+        except (ValueError, OSError):
+            continue
+        if old or not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)

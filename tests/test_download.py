@@ -3,7 +3,11 @@
 import hashlib
 import http.server
 import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +42,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(BODY[: len(BODY) // 3])
             self.wfile.flush()
             self.close_connection = True
+        elif self.path == "/slow.tar.gz":  # the whole body, slowly (for the kill test)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            try:
+                for i in range(0, len(BODY), 16384):
+                    self.wfile.write(BODY[i:i + 16384])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):  # the client was killed
+                self.close_connection = True
         else:
             self.send_error(404, "Not Found")
 
@@ -143,3 +158,29 @@ def test_cancel_before_start_makes_no_request(server, tmp_path):
     with pytest.raises(DownloadCancelled):
         download_cifar10(tmp_path, url=f"{server}/cifar.tar.gz", md5=MD5, cancel=lambda: True)
     assert _Handler.requests_seen == [] and _leftovers(tmp_path) == []
+
+
+_CHILD = """
+import sys
+from core.download import download_cifar10
+download_cifar10(sys.argv[1], url=sys.argv[2], md5=sys.argv[3],
+                 progress=lambda d, t: print(d, flush=True))
+"""
+
+
+def test_killed_download_leaves_nothing_trusted_and_is_cleaned_up(server, tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path),
+                              f"{server}/slow.tar.gz", MD5], cwd=repo,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert int(child.stdout.readline()) > 0  # bytes are arriving
+    finally:
+        child.kill()  # SIGKILL: no Python cleanup runs
+        child.wait(10)
+        child.stdout.close()
+    assert not (tmp_path / "cifar-10-python.tar.gz").exists()
+    orphans = list((tmp_path / ".rnnscope-download").iterdir())
+    assert len(orphans) == 1 and any(orphans[0].iterdir())  # the dead process's temp file
+    download_cifar10(tmp_path, url=f"{server}/cifar.tar.gz", md5=MD5)
+    assert _leftovers(tmp_path) == ["cifar-10-python.tar.gz"]  # orphan removed
