@@ -38,14 +38,20 @@ def pad1(x):
     return xp
 
 
-def im2col3x3(xpad):
-    """xpad (N, H+2, W+2, C) (C-contiguous) -> cols (N*H*W, 9*C), one strided copy."""
-    xpad = np.ascontiguousarray(xpad)
+def im2col3x3(xpad, out=None):
+    """xpad (N, H+2, W+2, C) -> cols (N*H*W, 9*C), one strided copy (into ``out`` if given).
+
+    ``xpad`` may be any view whose last axis is contiguous (e.g. a slice of a larger padded
+    buffer); ``out`` must be a C-contiguous float array of the right shape.
+    """
     N, Hp, Wp, C = xpad.shape
     H, W = Hp - 2, Wp - 2
     s0, s1, s2, s3 = xpad.strides
     view = as_strided(xpad, (N, H, W, 3, 3, C), (s0, s1, s2, s1, s2, s3), writeable=False)
-    return view.reshape(N * H * W, 9 * C)
+    if out is None:
+        return view.reshape(N * H * W, 9 * C)
+    np.copyto(out.reshape(N, H, W, 3, 3, C), view)
+    return out
 
 
 def flip_kernel(w):
@@ -94,18 +100,20 @@ def _maxpool(y, out=None):
     return m, (right_won, bottom_won)
 
 
-def _unpool(dm, cache):
-    """dm (N, H/2, W/2, C), cache of ``_maxpool`` -> dy (N, H, W, C): dm routed to each max."""
+def _unpool(dm, cache, out=None):
+    """dm (N, H/2, W/2, C), cache of ``_maxpool`` -> dy (N, H, W, C): dm routed to each max.
+
+    ``out`` may be any (N, H, W, C) view, e.g. the interior of a zero-bordered buffer.
+    """
     right_won, bottom_won = cache
     N, Ho, Wo, C = dm.shape
-    dcol = np.empty((N, Ho, 2, Wo, C), dtype=dm.dtype)
-    np.multiply(dm, ~bottom_won, out=dcol[:, :, 0])
-    np.multiply(dm, bottom_won, out=dcol[:, :, 1])
-    dcol = dcol.reshape(N, 2 * Ho, Wo, C)
-    dy = np.empty((N, 2 * Ho, Wo, 2 * C), dtype=dm.dtype)
-    np.multiply(dcol, ~right_won, out=dy[..., :C])
-    np.multiply(dcol, right_won, out=dy[..., C:])
-    return dy.reshape(N, 2 * Ho, 2 * Wo, C)
+    if out is None:
+        out = np.empty((N, 2 * Ho, 2 * Wo, C), dtype=dm.dtype)
+    for r, drow in enumerate((dm * ~bottom_won, dm * bottom_won)):  # top / bottom row won
+        right = right_won[:, r::2]
+        np.multiply(drow, ~right, out=out[:, r::2, 0::2])
+        np.multiply(drow, right, out=out[:, r::2, 1::2])
+    return out
 
 
 def maxpool2x2_forward(x):
@@ -129,6 +137,7 @@ def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
     x (N, H, W, Cin), w1 (3, 3, Cin, C1), b1 (C1,), w2 (3, 3, C1, C2), b2 (C2,)
     -> out (N, H/4, W/4, C2), cache. The cache holds the padded input, the padded block-1
     output (N, H/2+2, W/2+2, C1), the block-2 output and the max-pool choices per chunk.
+    Per-chunk buffers (im2col matrices, conv outputs) are allocated once and reused.
     """
     N, H, W, Cin = x.shape
     C1, C2 = w1.shape[3], w2.shape[3]
@@ -140,17 +149,25 @@ def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
     pool1, pool2 = [], []  # per-chunk max-pool caches
     w1m = w1.reshape(9 * Cin, C1)
     w2m = w2.reshape(9 * C1, C2)
+    c = min(chunk, N)
+    cols1 = np.empty((c * H * W, 9 * Cin), dtype=dt)
+    y1 = np.empty((c * H * W, C1), dtype=dt)
+    cols2 = np.empty((c * H2 * W2, 9 * C1), dtype=dt)
+    y2 = np.empty((c * H2 * W2, C2), dtype=dt)
     for n0 in range(0, N, chunk):
         n1 = min(n0 + chunk, N)
         n = n1 - n0
-        y1 = (im2col3x3(xp[n0:n1]) @ w1m).reshape(n, H, W, C1)
+        r1, r2 = n * H * W, n * H2 * W2
+        im2col3x3(xp[n0:n1], out=cols1[:r1])
+        np.matmul(cols1[:r1], w1m, out=y1[:r1])
         z1 = p1[n0:n1, 1:-1, 1:-1, :]
-        pool1.append(_maxpool(y1, out=z1)[1])
+        pool1.append(_maxpool(y1[:r1].reshape(n, H, W, C1), out=z1)[1])
         z1 += b1
         np.maximum(z1, 0, out=z1)
-        y2 = (im2col3x3(p1[n0:n1]) @ w2m).reshape(n, H2, W2, C2)
+        im2col3x3(p1[n0:n1], out=cols2[:r2])
+        np.matmul(cols2[:r2], w2m, out=y2[:r2])
         z2 = out[n0:n1]
-        pool2.append(_maxpool(y2, out=z2)[1])
+        pool2.append(_maxpool(y2[:r2].reshape(n, H2, W2, C2), out=z2)[1])
         z2 += b2
         np.maximum(z2, 0, out=z2)
     cache = {"xp": xp, "p1": p1, "out": out, "pool1": pool1, "pool2": pool2,
@@ -166,13 +183,17 @@ def conv_stack_block1(cache):
 def conv_stack_backward(dout, cache):
     """dout (N, H/4, W/4, C2) -> dw1 (3, 3, Cin, C1), db1 (C1,), dw2 (3, 3, C1, C2), db2 (C2,).
 
-    No gradient is returned for the input images (the models never need it).
+    No gradient is returned for the input images (the models never need it). im2col of the
+    inputs is recomputed per chunk; the block-1 gradient is gathered from the zero-padded
+    block-2 gradient (unpooled straight into the padded buffer) with the flipped kernel.
     """
     xp, p1, out = cache["xp"], cache["p1"], cache["out"]
     pool1, pool2 = cache["pool1"], cache["pool2"]
     w1, w2, chunk = cache["w1"], cache["w2"], cache["chunk"]
-    N = xp.shape[0]
-    Cin, C1, C2 = w1.shape[2], w1.shape[3], w2.shape[3]
+    N, Hp, Wp, Cin = xp.shape
+    H, W = Hp - 2, Wp - 2
+    H2, W2 = H // 2, W // 2
+    C1, C2 = w1.shape[3], w2.shape[3]
     dt = w1.dtype
     dz2 = dout * (out > 0)  # through ReLU of block 2
     db2 = dz2.sum(axis=(0, 1, 2))
@@ -180,16 +201,24 @@ def conv_stack_backward(dout, cache):
     dw2 = np.zeros((9 * C1, C2), dtype=dt)
     db1 = np.zeros(C1, dtype=dt)
     w2f = flip_kernel(w2).reshape(9 * C2, C1)
+    c = min(chunk, N)
+    dpad = np.zeros((c, H2 + 2, W2 + 2, C2), dtype=dt)  # block-2 conv gradient, zero border
+    cols2 = np.empty((c * H2 * W2, 9 * C1), dtype=dt)  # im2col of p1, then of dpad (9*C2)
+    dcols = cols2 if C1 == C2 else np.empty((c * H2 * W2, 9 * C2), dtype=dt)
+    dz1 = np.empty((c * H2 * W2, C1), dtype=dt)
+    dy1 = np.empty((c, H, W, C1), dtype=dt)
+    cols1 = np.empty((c * H * W, 9 * Cin), dtype=dt)
     for k, n0 in enumerate(range(0, N, chunk)):
         n1 = min(n0 + chunk, N)
         n = n1 - n0
-        dy2 = _unpool(dz2[n0:n1], pool2[k])  # (n, H/2, W/2, C2)
-        H2, W2 = dy2.shape[1], dy2.shape[2]
-        dy2m = dy2.reshape(-1, C2)
-        dw2 += im2col3x3(p1[n0:n1]).T @ dy2m
-        dz1 = (im2col3x3(pad1(dy2)) @ w2f).reshape(n, H2, W2, C1)  # gathered input gradient
-        dz1 *= p1[n0:n1, 1:-1, 1:-1, :] > 0  # through ReLU of block 1
-        db1 += dz1.sum(axis=(0, 1, 2))
-        dy1 = _unpool(dz1, pool1[k])  # (n, H, W, C1)
-        dw1 += im2col3x3(xp[n0:n1]).T @ dy1.reshape(-1, C1)
+        r1, r2 = n * H * W, n * H2 * W2
+        dy2 = _unpool(dz2[n0:n1], pool2[k], out=dpad[:n, 1:-1, 1:-1, :])  # (n, H2, W2, C2)
+        dw2 += im2col3x3(p1[n0:n1], out=cols2[:r2]).T @ dy2.reshape(r2, C2)
+        im2col3x3(dpad[:n], out=dcols[:r2])
+        np.matmul(dcols[:r2], w2f, out=dz1[:r2])  # gathered input gradient of block 2
+        g1 = dz1[:r2].reshape(n, H2, W2, C1)
+        g1 *= p1[n0:n1, 1:-1, 1:-1, :] > 0  # through ReLU of block 1
+        db1 += g1.sum(axis=(0, 1, 2))
+        _unpool(g1, pool1[k], out=dy1[:n])
+        dw1 += im2col3x3(xp[n0:n1], out=cols1[:r1]).T @ dy1[:n].reshape(r1, C1)
     return dw1.reshape(w1.shape), db1, dw2.reshape(w2.shape), db2
