@@ -305,7 +305,6 @@ class Trainer:
 
     def _evaluate_and_save(self) -> Iterator[dict]:
         train = self.splits.train
-        t0 = time.perf_counter()
         tr = self._metrics(train.images[self._train_eval_idx],
                            train.labels[self._train_eval_idx])
         va = self._metrics(self.splits.val.images, self.splits.val.labels)
@@ -325,7 +324,6 @@ class Trainer:
             "val_loss": va["loss"], "val_acc": va["acc"], "best": bool(best),
         }
         self.history["evals"].append(dict(ev))
-        self.seconds += time.perf_counter() - t0
         yield self._emit(ev)
         if self.checkpoint_dir is not None:
             if best:
@@ -345,7 +343,11 @@ class Trainer:
     def _finish(self, reason: str, detail: str) -> Iterator[dict]:
         cfg = self.config
         if reason in ("completed", "time_budget") and self.step > self._last_eval_step:
-            yield from self._evaluate_and_save()
+            t0 = time.perf_counter()  # the loop's clock stopped: count this evaluation here
+            for ev in self._evaluate_and_save():
+                self.seconds += time.perf_counter() - t0
+                yield ev
+                t0 = time.perf_counter()
         if reason == "diverged":
             for k, v in self.model.params.items():
                 v[...] = self._last_good[k]
