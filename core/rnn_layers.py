@@ -130,12 +130,13 @@ def rnn_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
 
     if dh_up is not None:
         dh = np.array(dh_up, dtype=h.dtype, copy=True)
-        dh[:cut] = 0
     else:
-        dh = np.zeros_like(h)
+        dh = np.empty_like(h)  # steps >= cut are all written by the loop below
         if cut < T:
             dh[T - 1] = dh_last
-    da = np.zeros_like(h)
+    dh[:cut] = 0
+    da = np.empty_like(h)
+    da[:cut] = 0
     if cut < T:
         deriv = _act_deriv_from_output(h[cut:], activation)  # act'(a_t) for all steps at once
         tmp = np.empty((N, H), dtype=h.dtype)
