@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.datasets import Normalizer
 from core.errors import CheckpointError
+from core.models import build_model
 
 FORMAT = "rnnscope-checkpoint"
 VERSION = 1
@@ -151,9 +153,6 @@ def load_checkpoint(path, expect_kind: str | None = None) -> Checkpoint:
 
     expect_kind: 'row-rnn' | 'cnn-rnn' | None; a checkpoint of another kind is refused.
     """
-    from core.datasets import Normalizer
-    from core.models import build_model
-
     path = Path(path)
     meta, arrays = read_checkpoint_arrays(path)
     kind = meta.get("model_kind")

@@ -28,7 +28,9 @@ import numpy as np
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.clipping import clip_gradients
 from core.config import TrainConfig
+from core.datasets import Normalizer, augment_batch
 from core.errors import CheckpointError, ConfigError, DataError
+from core.models import CNNRNN, RowRNN
 from core.optim import make_optimizer
 from core.schedules import make_schedule
 
@@ -41,8 +43,6 @@ _SAME_DIR = object()
 
 def build_model_from_config(config: TrainConfig):
     """A fresh RowRNN / CNNRNN for ``config`` (seeded with config.seed)."""
-    from core.models import CNNRNN, RowRNN
-
     cls = RowRNN if config.model == "row-rnn" else CNNRNN
     return cls(**config.model_kwargs())
 
@@ -71,8 +71,6 @@ class Trainer:
     def __init__(self, config: TrainConfig, splits, model=None,
                  listener: Callable[[dict], None] | None = None,
                  checkpoint_dir: Path | str | None = None):
-        from core.datasets import Normalizer
-
         self.config = config.validate()
         self.splits = splits
         self.listener = listener
@@ -218,7 +216,6 @@ class Trainer:
         images = train.images[idx]
         y = np.asarray(train.labels[idx], dtype=np.int64)
         if cfg.augment:
-            from core.datasets import augment_batch
             images = augment_batch(images, self.rng, crop_pad=cfg.crop_pad, flip=True)
         X = self.model.input_from_images(self.normalizer.apply(images, dtype=self.dtype))
         lr = float(self.schedule(self.epoch))
