@@ -1,7 +1,8 @@
 """3x3 convolutions (zero padding 1, stride 1) and 2x2 max-pooling, channels-last, via im2col.
 
 Letters: N = batch size, H / W = image height / width (even where pooling is used),
-Cin / Cout = input / output channels, C1 / C2 = channels of the two blocks of the conv stack.
+C = channels of a pooled map, Cin / Cout = input / output channels of a convolution,
+C1 / C2 = output channels of the two blocks of the conv stack.
 
 Layouts: images and feature maps are NHWC. Conv weights are ``(3, 3, Cin, Cout)`` — kernel row,
 kernel column, input channel, output channel — so ``w.reshape(9 * Cin, Cout)`` matches the

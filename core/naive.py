@@ -2,9 +2,10 @@
 
 Slow on purpose: explicit loops over timesteps / pixels, written to be obviously correct.
 
-Letters: N = batch size, T = timesteps, D = input features, H = hidden units (RNN) or image
-height (conv), W = image width, C / Cin / Cout = channels. Images are NHWC; conv weights
-are (3, 3, Cin, Cout); 3x3 convolutions use zero padding 1 and stride 1.
+Letters: N = batch size, T = timesteps, D = input features, H = hidden units,
+R / S = image rows / columns (even where pooled), C / Cin / Cout = channels.
+Images are (N, R, S, C) channels-last; conv weights are (3, 3, Cin, Cout); 3x3 convolutions
+use zero padding 1 and stride 1.
 """
 
 import numpy as np
@@ -50,29 +51,29 @@ def rnn_backward_naive(dh, caches, bptt_cut=None):
 
 
 def conv3x3_forward_naive(x, w, b):
-    """x (N, H, W, Cin), w (3, 3, Cin, Cout), b (Cout,) -> out (N, H, W, Cout), cache."""
-    N, H, W, _ = x.shape
+    """x (N, R, S, Cin), w (3, 3, Cin, Cout), b (Cout,) -> out (N, R, S, Cout), cache."""
+    N, R, S, _ = x.shape
     Cout = w.shape[3]
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    out = np.zeros((N, H, W, Cout), dtype=x.dtype)
+    out = np.zeros((N, R, S, Cout), dtype=x.dtype)
     for n in range(N):
-        for i in range(H):
-            for j in range(W):
+        for i in range(R):
+            for j in range(S):
                 window = xp[n, i : i + 3, j : j + 3, :]  # (3, 3, Cin)
                 out[n, i, j] = np.tensordot(window, w, axes=3) + b
     return out, (x, w)
 
 
 def conv3x3_backward_naive(dout, cache):
-    """dout (N, H, W, Cout) -> dx (N, H, W, Cin), dw (3, 3, Cin, Cout), db (Cout,)."""
+    """dout (N, R, S, Cout) -> dx (N, R, S, Cin), dw (3, 3, Cin, Cout), db (Cout,)."""
     x, w = cache
-    N, H, W, _ = x.shape
+    N, R, S, _ = x.shape
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
     for n in range(N):
-        for i in range(H):
-            for j in range(W):
+        for i in range(R):
+            for j in range(S):
                 g = dout[n, i, j]  # (Cout,)
                 dxp[n, i : i + 3, j : j + 3, :] += w @ g
                 dw += xp[n, i : i + 3, j : j + 3, :, None] * g
@@ -81,16 +82,16 @@ def conv3x3_backward_naive(dout, cache):
 
 
 def maxpool2x2_forward_naive(x):
-    """x (N, H, W, C), H and W even -> out (N, H/2, W/2, C), cache.
+    """x (N, R, S, C), R and S even -> out (N, R/2, S/2, C), cache.
 
     Ties go to the first window element in row-major order (as in the fast version).
     """
-    N, H, W, C = x.shape
-    out = np.zeros((N, H // 2, W // 2, C), dtype=x.dtype)
-    arg = np.zeros((N, H // 2, W // 2, C), dtype=np.int64)
+    N, R, S, C = x.shape
+    out = np.zeros((N, R // 2, S // 2, C), dtype=x.dtype)
+    arg = np.zeros((N, R // 2, S // 2, C), dtype=np.int64)
     for n in range(N):
-        for i in range(H // 2):
-            for j in range(W // 2):
+        for i in range(R // 2):
+            for j in range(S // 2):
                 for c in range(C):
                     window = x[n, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2, c].ravel()
                     k = int(np.argmax(window))
@@ -100,7 +101,7 @@ def maxpool2x2_forward_naive(x):
 
 
 def maxpool2x2_backward_naive(dout, cache):
-    """dout (N, H/2, W/2, C) -> dx (N, H, W, C): each gradient goes to its window's max."""
+    """dout (N, R/2, S/2, C) -> dx (N, R, S, C): each gradient goes to its window's max."""
     shape, arg = cache
     dx = np.zeros(shape, dtype=dout.dtype)
     N, Ho, Wo, C = dout.shape
@@ -116,7 +117,7 @@ def maxpool2x2_backward_naive(dout, cache):
 def conv_block_forward_naive(x, w, b):
     """conv3x3 -> +b -> ReLU -> maxpool2x2, in the textbook order.
 
-    x (N, H, W, Cin) -> out (N, H/2, W/2, Cout), cache.
+    x (N, R, S, Cin) -> out (N, R/2, S/2, Cout), cache.
     """
     y, c_conv = conv3x3_forward_naive(x, w, b)
     r = np.maximum(y, 0)
@@ -125,7 +126,7 @@ def conv_block_forward_naive(x, w, b):
 
 
 def conv_block_backward_naive(dout, cache):
-    """dout (N, H/2, W/2, Cout) -> dx (N, H, W, Cin), dw (3, 3, Cin, Cout), db (Cout,)."""
+    """dout (N, R/2, S/2, Cout) -> dx (N, R, S, Cin), dw (3, 3, Cin, Cout), db (Cout,)."""
     c_conv, r, c_pool = cache
     dr = maxpool2x2_backward_naive(dout, c_pool)
     dy = dr * (r > 0)

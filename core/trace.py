@@ -1,6 +1,7 @@
 """What one forward + backward pass computed, for the explainer to animate.
 
-Letters: N = images, T = timesteps, H = hidden units, K = classes, D = RNN input features.
+Letters: N = images, T = timesteps, H = hidden units, K = classes, D = RNN input features,
+C1 / C2 = channels of the CNNRNN's two conv blocks.
 Timesteps are 0-based: t = 0 is the first row read; ``hidden[:, t]`` is the state after it.
 
 All arrays are taken from the buffers of the pass itself (not recomputed) except the per-step
