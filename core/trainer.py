@@ -475,6 +475,9 @@ class Trainer:
         t.pos = int(meta["pos"])
         t.seconds = float(meta.get("seconds", 0.0))
         t._last_eval_step = int(meta.get("last_eval_step", 0))
+        if (t.checkpoint_dir is not None
+                and (t.checkpoint_dir / "last.npz").resolve() == path.resolve()):
+            t._last_saved_step = t.step  # last.npz already holds this state
         t.best_val_acc = meta.get("best_val_acc")
         t.best_step = meta.get("best_step")
         t._evals_since_best = int(meta.get("evals_since_best", 0))
