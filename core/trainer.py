@@ -47,10 +47,6 @@ def build_model_from_config(config: TrainConfig):
     return cls(**config.model_kwargs())
 
 
-def _finite(x: float) -> bool:
-    return x is not None and math.isfinite(x)
-
-
 def _clean(x):
     """float(x) if finite, else None (keeps history strict JSON)."""
     if x is None:
@@ -388,9 +384,13 @@ class Trainer:
             causes.append(f"init gain {cfg.gain:g} makes W_hh explode (try gain 1)")
         if cfg.activation == "relu":
             causes.append("relu states are unbounded")
+        best = ""
+        if self.checkpoint_dir is not None and self.best_val_acc is not None:
+            best = (f"; the best parameters (val {self.best_val_acc:.2%}) are in "
+                    f"{self.checkpoint_dir / 'best.npz'}")
         return (f"diverged at step {self.step + 1} (epoch {self.epoch:.2f}): {detail}; "
-                f"{'; '.join(causes)}; parameters from step {self._last_good_step} restored, "
-                "nothing else lost")
+                f"{'; '.join(causes)}; parameters from step {self._last_good_step} restored"
+                f"{best}")
 
     # -- checkpoints ----------------------------------------------------------------------------
     def _data_info(self) -> dict:
