@@ -10,7 +10,8 @@ random inputs (speed does not depend on the data). Figures are medians over repe
 warm-up, at 2 and at 1 BLAS thread (threadpoolctl). The float32 matmul rate (1024^3 sgemm) is
 measured in the same run so the fraction of peak is visible. Nominal work per image: row-RNN
 (T=32, D=96, H=256) 17.3 MFLOP, CNN+RNN (64, 64 channels, H=128) ~68 MFLOP. If PyTorch is
-importable, the equivalent PyTorch models are timed in the same run and the ratio printed.
+importable, the equivalent PyTorch models (nn.RNN, nn.Conv2d, torch.optim.SGD) are timed in
+the same run, each in a fresh subprocess, and the ratio printed; rnnscope never depends on it.
 Peak memory of one CNN+RNN step at B=256 is measured in a fresh subprocess (VmHWM, Linux) and
 with tracemalloc (NumPy arrays only).
 
@@ -19,6 +20,7 @@ after so a reader can judge.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -90,6 +92,15 @@ def time_numpy_model(kind, batch, threads, reps, trace=False):
         med, best, iqr = median_seconds(lambda: sgd_step(model, X, y, trace), reps)
     return {"images_per_s": batch / med, "best_images_per_s": batch / best,
             "median_step_s": med, "iqr_step_s": iqr, "reps": reps}
+
+
+def torch_in_subprocess(kind, batch, threads, reps, channels_last=False):
+    """Time the PyTorch model in a fresh process, so its OpenMP threads (which spin after
+    each parallel region) never overlap the NumPy timings."""
+    args = [sys.executable, __file__, "--torch-one", kind, str(batch), str(threads), str(reps),
+            str(int(channels_last))]
+    out = subprocess.run(args, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def time_torch_model(kind, batch, threads, reps, channels_last=False):
@@ -180,13 +191,16 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--torch-one", nargs=5, metavar=("KIND", "B", "THREADS", "REPS", "CL"),
+                    help=argparse.SUPPRESS)  # internal: one PyTorch timing, JSON on stdout
     args = ap.parse_args(argv)
+    if args.torch_one:
+        kind, batch, threads, reps, cl = args.torch_one
+        print(json.dumps(time_torch_model(kind, int(batch), int(threads), int(reps),
+                                          bool(int(cl)))))
+        return
     row_reps, cnn_reps = (10, 4) if args.quick else (30, 10)
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    have_torch = importlib.util.find_spec("torch") is not None
 
     blas = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
             for d in threadpool_info()]
@@ -219,7 +233,7 @@ def main(argv=None):
                 variants = [("torch", False)] + ([("torch_channels_last", True)]
                                                   if kind == "cnn-rnn" else [])
                 for name, cl in variants:
-                    t = time_torch_model(kind, batch, threads, reps, channels_last=cl)
+                    t = torch_in_subprocess(kind, batch, threads, reps, channels_last=cl)
                     t["numpy_over_torch"] = r["images_per_s"] / t["images_per_s"]
                     r[name] = t
                     print(f"{'':8s} {name}: {t['images_per_s']:8.0f} images/s -> NumPy/PyTorch "
