@@ -43,23 +43,31 @@ LR = 1e-3
 
 
 def load_average():
+    """``uptime`` output (1/5/15-minute load averages), or the load averages alone."""
     try:
+        return subprocess.run(["uptime"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
         return [float(v) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
-def median_seconds(fn, reps, warmup=2):
+def median_seconds(fn, reps, warmup=2, budget_s=45.0):
+    """(median, min, interquartile range) of ``reps`` timed calls after ``warmup`` calls;
+    stops early (after at least 3) once ``budget_s`` is spent, e.g. when a loaded machine
+    makes multi-threaded BLAS crawl."""
     for _ in range(warmup):
         fn()
     times = []
+    start = time.perf_counter()
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
+        if len(times) >= 3 and time.perf_counter() - start > budget_s:
+            break
     times = np.array(times)
-    return float(np.median(times)), float(times.min()), float(np.percentile(times, 75)
-                                                              - np.percentile(times, 25))
+    iqr = float(np.percentile(times, 75) - np.percentile(times, 25))
+    return float(np.median(times)), float(times.min()), iqr, len(times)
 
 
 def matmul_gflops(threads, n=1024, reps=15):
@@ -68,7 +76,7 @@ def matmul_gflops(threads, n=1024, reps=15):
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), dtype=np.float32)
     with threadpool_limits(limits=threads, user_api="blas"):
-        med, best, _ = median_seconds(lambda: np.matmul(a, b, out=out), reps)
+        med, best, _, _ = median_seconds(lambda: np.matmul(a, b, out=out), reps)
     return {"median": 2 * n**3 / med / 1e9, "best": 2 * n**3 / best / 1e9}
 
 
@@ -89,9 +97,9 @@ def time_numpy_model(kind, batch, threads, reps, trace=False):
         X = rng.standard_normal((batch, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, batch)
     with threadpool_limits(limits=threads, user_api="blas"):
-        med, best, iqr = median_seconds(lambda: sgd_step(model, X, y, trace), reps)
+        med, best, iqr, done = median_seconds(lambda: sgd_step(model, X, y, trace), reps)
     return {"images_per_s": batch / med, "best_images_per_s": batch / best,
-            "median_step_s": med, "iqr_step_s": iqr, "reps": reps}
+            "median_step_s": med, "iqr_step_s": iqr, "reps": done}
 
 
 def torch_in_subprocess(kind, batch, threads, reps, channels_last=False):
@@ -139,9 +147,9 @@ def time_torch_model(kind, batch, threads, reps, channels_last=False):
         torch.nn.functional.cross_entropy(forward(X), y).backward()
         opt.step()
 
-    med, best, iqr = median_seconds(step, reps)
+    med, best, iqr, done = median_seconds(step, reps)
     return {"images_per_s": batch / med, "best_images_per_s": batch / best,
-            "median_step_s": med, "iqr_step_s": iqr, "reps": reps,
+            "median_step_s": med, "iqr_step_s": iqr, "reps": done,
             "torch": torch.__version__}
 
 
