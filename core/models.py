@@ -142,6 +142,8 @@ class _RNNClassifier:
         Returns (loss float, grads dict like ``params``), plus a ``Trace`` when ``trace`` is
         True (everything) or 'norms' (only ``dh_norm``, ``sample_losses``, ``probs``, ``bptt_cut``).
         """
+        if trace not in (False, True, "norms"):
+            raise ValueError(f"trace must be False, True or 'norms', got {trace!r}")
         p = self.params
         y = np.asarray(y)
         seq_tm, enc, h, rcache, scores = self._rnn_forward(X)
@@ -187,7 +189,8 @@ class _RNNClassifier:
         step_scores += p["b_q"]
         tr.step_probs = np.ascontiguousarray(softmax(step_scores).transpose(1, 0, 2))
         tr.probs = probs
-        tr.dh = np.ascontiguousarray(g.dh.transpose(1, 0, 2)) * N
+        tr.dh = np.ascontiguousarray(g.dh.transpose(1, 0, 2))
+        tr.dh *= N
         whh = np.zeros(T, dtype=self.dtype)
         start = max(cut, 1)  # h_{-1} = 0: step 0 adds nothing to dW_hh
         if start < T:

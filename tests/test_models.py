@@ -206,3 +206,9 @@ def test_row_rnn_overfits_100_images():
             break
     acc = (m.scores(X).argmax(1) == y).mean()
     assert acc0 < 0.3 and acc >= 0.99, (acc0, acc, step, loss)
+
+
+def test_unknown_trace_mode_is_rejected():
+    m = small_model("row-rnn")
+    with pytest.raises(ValueError, match="trace"):
+        m.loss(np.zeros((2, 7, 6)), np.array([0, 1]), trace="full")
