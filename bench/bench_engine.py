@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.models import CNNRNN, RowRNN  # noqa: E402
+from core.rnn_layers import set_loop_blas_threads  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "bench_engine.json"
 ROW_MFLOP, CNN_MFLOP = 17.3, 68.0
@@ -237,6 +238,14 @@ def main(argv=None):
                   f"(best {r['best_images_per_s']:.0f}), {r['gflops']:.1f} GFLOP/s = "
                   f"{100 * r['fraction_of_sgemm']:.0f}% of sgemm; trace='norms' "
                   f"{100 * r['trace_norms_overhead']:+.1f}%")
+            if threads > 1:  # the recurrent loops alone on one BLAS thread
+                set_loop_blas_threads(1)
+                try:
+                    r["loop_blas_1"] = time_numpy_model(kind, batch, threads, reps)
+                finally:
+                    set_loop_blas_threads(None)
+                print(f"{'':8s} recurrent loop on 1 BLAS thread: "
+                      f"{r['loop_blas_1']['images_per_s']:8.0f} images/s")
             if have_torch:
                 variants = [("torch", False)] + ([("torch_channels_last", True)]
                                                   if kind == "cnn-rnn" else [])
