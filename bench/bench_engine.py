@@ -12,6 +12,9 @@ measured in the same run so the fraction of peak is visible. Nominal work per im
 (T=32, D=96, H=256) 17.3 MFLOP, CNN+RNN (64, 64 channels, H=128) ~68 MFLOP. If PyTorch is
 importable, the equivalent PyTorch models (nn.RNN, nn.Conv2d, torch.optim.SGD) are timed in
 the same run, each in a fresh subprocess, and the ratio printed; rnnscope never depends on it.
+At more than one thread two engine variants are timed too: the recurrent loops alone on one
+BLAS thread (``set_loop_blas_threads(1)``) and, for the CNN+RNN, the conv chunks on Python
+worker threads (``set_conv_workers(n)``).
 Peak memory of one CNN+RNN step at B=256 is measured in a fresh subprocess (VmHWM, Linux) and
 with tracemalloc (NumPy arrays only).
 
@@ -35,6 +38,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.conv import set_conv_workers  # noqa: E402
 from core.models import CNNRNN, RowRNN  # noqa: E402
 from core.rnn_layers import set_loop_blas_threads  # noqa: E402
 
@@ -246,6 +250,14 @@ def main(argv=None):
                     set_loop_blas_threads(None)
                 print(f"{'':8s} recurrent loop on 1 BLAS thread: "
                       f"{r['loop_blas_1']['images_per_s']:8.0f} images/s")
+            if threads > 1 and kind == "cnn-rnn":  # conv chunks on Python threads instead
+                set_conv_workers(threads)
+                try:
+                    r["conv_workers"] = time_numpy_model(kind, batch, threads, reps)
+                finally:
+                    set_conv_workers(1)
+                print(f"{'':8s} conv chunks on {threads} threads (BLAS 1 inside): "
+                      f"{r['conv_workers']['images_per_s']:8.0f} images/s")
             if have_torch:
                 variants = [("torch", False)] + ([("torch_channels_last", True)]
                                                   if kind == "cnn-rnn" else [])

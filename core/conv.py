@@ -22,13 +22,60 @@ over chunks of a few images so the buffers stay in cache; im2col is recomputed i
 rather than stored. Max-pool keeps which element of each window won as two boolean masks
 (first maximum in row-major window order on ties).
 
+Workers: ``set_conv_workers(n)`` (default 1) lets the fused stack run its chunks on n Python
+threads (NumPy and BLAS release the GIL), with BLAS limited to one thread meanwhile, so the
+elementwise work (im2col, pooling, ReLU) uses several cores too. Results then differ from one
+worker only by the order of the partial weight-gradient sums. Leave it at 1 where a core must
+stay free (the app's training worker). The BLAS limit is process-wide while the chunks run:
+do not run two multi-worker passes at once from different threads.
+
 The naive loop twins are in ``core.naive``.
 """
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 CHUNK = 16  # images per chunk in the fused conv stack
+
+_workers = 1
+_executor = None
+_executor_size = 0
+_controller = None
+
+
+def set_conv_workers(n):
+    """Run the fused conv stack's chunks on ``n`` >= 1 threads (1 = in the caller's thread)."""
+    global _workers
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"conv workers must be >= 1, got {n}")
+    _workers = n
+
+
+def _run_parts(fn, parts):
+    """[fn(0), ..., fn(parts-1)]: part 0 in this thread, the others on the worker pool, with
+    BLAS held to one thread while they run (several parts) so threads x BLAS <= cores."""
+    global _executor, _executor_size, _controller
+    if parts == 1:
+        return [fn(0)]
+    if _executor is None or _executor_size < parts - 1:
+        if _executor is not None:
+            _executor.shutdown(wait=True)
+        _executor = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="conv")
+        _executor_size = parts - 1
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    limit = _controller.limit(limits=1, user_api="blas") if _controller.lib_controllers \
+        else nullcontext()
+    with limit:
+        futures = [_executor.submit(fn, i) for i in range(1, parts)]
+        first = fn(0)
+        return [first] + [f.result() for f in futures]
 
 
 def pad1(x):
@@ -132,13 +179,14 @@ def maxpool2x2_backward(dout, cache):
 # ---------------------------------------------------------------------------------------------
 
 
-def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
+def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK, workers=None):
     """Two blocks conv3x3 -> maxpool2x2 -> +b -> ReLU.
 
     x (N, H, W, Cin), w1 (3, 3, Cin, C1), b1 (C1,), w2 (3, 3, C1, C2), b2 (C2,)
     -> out (N, H/4, W/4, C2), cache. The cache holds the padded input, the padded block-1
     output (N, H/2+2, W/2+2, C1), the block-2 output and the max-pool choices per chunk.
-    Per-chunk buffers (im2col matrices, conv outputs) are allocated once and reused.
+    Per-chunk buffers (im2col matrices, conv outputs) are allocated once per worker and reused.
+    ``workers``: threads over chunks (None = the ``set_conv_workers`` setting).
     """
     N, H, W, Cin = x.shape
     C1, C2 = w1.shape[3], w2.shape[3]
@@ -147,32 +195,39 @@ def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK):
     xp = pad1(x.astype(dt, copy=False))
     p1 = np.zeros((N, H2 + 2, W2 + 2, C1), dtype=dt)  # block-1 output, padded for conv 2
     out = np.empty((N, H4, W4, C2), dtype=dt)
-    pool1, pool2 = [], []  # per-chunk max-pool caches
+    starts = list(range(0, N, chunk))
+    pool1, pool2 = [None] * len(starts), [None] * len(starts)  # max-pool caches per chunk
     w1m = w1.reshape(9 * Cin, C1)
     w2m = w2.reshape(9 * C1, C2)
-    c = min(chunk, N)
-    cols1 = np.empty((c * H * W, 9 * Cin), dtype=dt)
-    y1 = np.empty((c * H * W, C1), dtype=dt)
-    cols2 = np.empty((c * H2 * W2, 9 * C1), dtype=dt)
-    y2 = np.empty((c * H2 * W2, C2), dtype=dt)
-    for n0 in range(0, N, chunk):
-        n1 = min(n0 + chunk, N)
-        n = n1 - n0
-        r1, r2 = n * H * W, n * H2 * W2
-        im2col3x3(xp[n0:n1], out=cols1[:r1])
-        np.matmul(cols1[:r1], w1m, out=y1[:r1])
-        z1 = p1[n0:n1, 1:-1, 1:-1, :]
-        pool1.append(_maxpool(y1[:r1].reshape(n, H, W, C1), out=z1)[1])
-        z1 += b1
-        np.maximum(z1, 0, out=z1)
-        im2col3x3(p1[n0:n1], out=cols2[:r2])
-        np.matmul(cols2[:r2], w2m, out=y2[:r2])
-        z2 = out[n0:n1]
-        pool2.append(_maxpool(y2[:r2].reshape(n, H2, W2, C2), out=z2)[1])
-        z2 += b2
-        np.maximum(z2, 0, out=z2)
+    parts = max(1, min(_workers if workers is None else int(workers), len(starts)))
+
+    def run(part):
+        c = min(chunk, N)
+        cols1 = np.empty((c * H * W, 9 * Cin), dtype=dt)
+        y1 = np.empty((c * H * W, C1), dtype=dt)
+        cols2 = np.empty((c * H2 * W2, 9 * C1), dtype=dt)
+        y2 = np.empty((c * H2 * W2, C2), dtype=dt)
+        for k in range(part, len(starts), parts):
+            n0 = starts[k]
+            n1 = min(n0 + chunk, N)
+            n = n1 - n0
+            r1, r2 = n * H * W, n * H2 * W2
+            im2col3x3(xp[n0:n1], out=cols1[:r1])
+            np.matmul(cols1[:r1], w1m, out=y1[:r1])
+            z1 = p1[n0:n1, 1:-1, 1:-1, :]
+            pool1[k] = _maxpool(y1[:r1].reshape(n, H, W, C1), out=z1)[1]
+            z1 += b1
+            np.maximum(z1, 0, out=z1)
+            im2col3x3(p1[n0:n1], out=cols2[:r2])
+            np.matmul(cols2[:r2], w2m, out=y2[:r2])
+            z2 = out[n0:n1]
+            pool2[k] = _maxpool(y2[:r2].reshape(n, H2, W2, C2), out=z2)[1]
+            z2 += b2
+            np.maximum(z2, 0, out=z2)
+
+    _run_parts(run, parts)
     cache = {"xp": xp, "p1": p1, "out": out, "pool1": pool1, "pool2": pool2,
-             "w1": w1, "w2": w2, "chunk": chunk}
+             "w1": w1, "w2": w2, "chunk": chunk, "parts": parts}
     return out, cache
 
 
@@ -187,10 +242,11 @@ def conv_stack_backward(dout, cache):
     No gradient is returned for the input images (the models never need it). im2col of the
     inputs is recomputed per chunk; the block-1 gradient is gathered from the zero-padded
     block-2 gradient (unpooled straight into the padded buffer) with the flipped kernel.
+    Runs on as many threads as the forward pass did.
     """
     xp, p1, out = cache["xp"], cache["p1"], cache["out"]
     pool1, pool2 = cache["pool1"], cache["pool2"]
-    w1, w2, chunk = cache["w1"], cache["w2"], cache["chunk"]
+    w1, w2, chunk, parts = cache["w1"], cache["w2"], cache["chunk"], cache["parts"]
     N, Hp, Wp, Cin = xp.shape
     H, W = Hp - 2, Wp - 2
     H2, W2 = H // 2, W // 2
@@ -198,28 +254,40 @@ def conv_stack_backward(dout, cache):
     dt = w1.dtype
     dz2 = dout * (out > 0)  # through ReLU of block 2
     db2 = dz2.sum(axis=(0, 1, 2))
-    dw1 = np.zeros((9 * Cin, C1), dtype=dt)
-    dw2 = np.zeros((9 * C1, C2), dtype=dt)
-    db1 = np.zeros(C1, dtype=dt)
     w2f = flip_kernel(w2).reshape(9 * C2, C1)
-    c = min(chunk, N)
-    dpad = np.zeros((c, H2 + 2, W2 + 2, C2), dtype=dt)  # block-2 conv gradient, zero border
-    cols2 = np.empty((c * H2 * W2, 9 * C1), dtype=dt)  # im2col of p1, then of dpad (9*C2)
-    dcols = cols2 if C1 == C2 else np.empty((c * H2 * W2, 9 * C2), dtype=dt)
-    dz1 = np.empty((c * H2 * W2, C1), dtype=dt)
-    dy1 = np.empty((c, H, W, C1), dtype=dt)
-    cols1 = np.empty((c * H * W, 9 * Cin), dtype=dt)
-    for k, n0 in enumerate(range(0, N, chunk)):
-        n1 = min(n0 + chunk, N)
-        n = n1 - n0
-        r1, r2 = n * H * W, n * H2 * W2
-        dy2 = _unpool(dz2[n0:n1], pool2[k], out=dpad[:n, 1:-1, 1:-1, :])  # (n, H2, W2, C2)
-        dw2 += im2col3x3(p1[n0:n1], out=cols2[:r2]).T @ dy2.reshape(r2, C2)
-        im2col3x3(dpad[:n], out=dcols[:r2])
-        np.matmul(dcols[:r2], w2f, out=dz1[:r2])  # gathered input gradient of block 2
-        g1 = dz1[:r2].reshape(n, H2, W2, C1)
-        g1 *= p1[n0:n1, 1:-1, 1:-1, :] > 0  # through ReLU of block 1
-        db1 += g1.sum(axis=(0, 1, 2))
-        _unpool(g1, pool1[k], out=dy1[:n])
-        dw1 += im2col3x3(xp[n0:n1], out=cols1[:r1]).T @ dy1[:n].reshape(r1, C1)
+    starts = list(range(0, N, chunk))
+
+    def run(part):
+        dw1 = np.zeros((9 * Cin, C1), dtype=dt)
+        dw2 = np.zeros((9 * C1, C2), dtype=dt)
+        db1 = np.zeros(C1, dtype=dt)
+        c = min(chunk, N)
+        dpad = np.zeros((c, H2 + 2, W2 + 2, C2), dtype=dt)  # block-2 conv grad, zero border
+        cols2 = np.empty((c * H2 * W2, 9 * C1), dtype=dt)  # im2col of p1, then of dpad
+        dcols = cols2 if C1 == C2 else np.empty((c * H2 * W2, 9 * C2), dtype=dt)
+        dz1 = np.empty((c * H2 * W2, C1), dtype=dt)
+        dy1 = np.empty((c, H, W, C1), dtype=dt)
+        cols1 = np.empty((c * H * W, 9 * Cin), dtype=dt)
+        for k in range(part, len(starts), parts):
+            n0 = starts[k]
+            n1 = min(n0 + chunk, N)
+            n = n1 - n0
+            r1, r2 = n * H * W, n * H2 * W2
+            dy2 = _unpool(dz2[n0:n1], pool2[k], out=dpad[:n, 1:-1, 1:-1, :])  # (n,H2,W2,C2)
+            dw2 += im2col3x3(p1[n0:n1], out=cols2[:r2]).T @ dy2.reshape(r2, C2)
+            im2col3x3(dpad[:n], out=dcols[:r2])
+            np.matmul(dcols[:r2], w2f, out=dz1[:r2])  # gathered input gradient of block 2
+            g1 = dz1[:r2].reshape(n, H2, W2, C1)
+            g1 *= p1[n0:n1, 1:-1, 1:-1, :] > 0  # through ReLU of block 1
+            db1 += g1.sum(axis=(0, 1, 2))
+            _unpool(g1, pool1[k], out=dy1[:n])
+            dw1 += im2col3x3(xp[n0:n1], out=cols1[:r1]).T @ dy1[:n].reshape(r1, C1)
+        return dw1, db1, dw2
+
+    partial = _run_parts(run, parts)
+    dw1, db1, dw2 = partial[0]
+    for pdw1, pdb1, pdw2 in partial[1:]:
+        dw1 += pdw1
+        db1 += pdb1
+        dw2 += pdw2
     return dw1.reshape(w1.shape), db1, dw2.reshape(w2.shape), db2

@@ -126,3 +126,44 @@ def test_fused_conv_stack_keeps_float32():
     out, cache = conv_stack_forward(rng.standard_normal((3, 8, 8, 3)), w1, b, w2, b)
     assert out.dtype == np.float32 and out.shape == (3, 2, 2, 4)
     assert all(g.dtype == np.float32 for g in conv_stack_backward(np.ones_like(out), cache))
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_conv_stack_on_worker_threads_matches_one_thread(workers):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((11, 8, 8, 3))
+    params = [rng.standard_normal((3, 3, 3, 4)), 0.3 * rng.standard_normal(4),
+              0.5 * rng.standard_normal((3, 3, 4, 5)), 0.3 * rng.standard_normal(5)]
+    out1, c1 = conv_stack_forward(x, *params, chunk=2, workers=1)
+    dout = rng.standard_normal(out1.shape)
+    g1 = conv_stack_backward(dout, c1)
+    with threadpool_limits(limits=2, user_api="blas"):
+        outw, cw = conv_stack_forward(x, *params, chunk=2, workers=workers)
+        gw = conv_stack_backward(dout, cw)
+        assert {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"} == {2}
+    assert cw["parts"] == workers
+    np.testing.assert_array_equal(outw, out1)  # each chunk is computed the same way
+    for a, b in zip(gw, g1):  # only the order of the partial sums differs
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_set_conv_workers_drives_the_model():
+    from core import conv
+    from core.models import CNNRNN
+
+    m = CNNRNN(channels=(3, 4), hidden_dim=5, dtype=np.float64, seed=3)
+    rng = np.random.default_rng(8)
+    X, y = rng.standard_normal((20, 32, 32, 3)), rng.integers(0, 10, 20)
+    l1, g1 = m.loss(X, y)
+    try:
+        conv.set_conv_workers(2)
+        l2, g2 = m.loss(X, y)
+    finally:
+        conv.set_conv_workers(1)
+    assert l1 == l2
+    for k in g1:
+        np.testing.assert_allclose(g2[k], g1[k], rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError):
+        conv.set_conv_workers(0)
