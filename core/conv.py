@@ -32,7 +32,7 @@ do not run two multi-worker passes at once from different threads.
 The naive loop twins are in ``core.naive``.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import nullcontext
 
 import numpy as np
@@ -74,7 +74,10 @@ def _run_parts(fn, parts):
         else nullcontext()
     with limit:
         futures = [_executor.submit(fn, i) for i in range(1, parts)]
-        first = fn(0)
+        try:
+            first = fn(0)
+        finally:
+            wait(futures)  # never leave workers running past the BLAS limit
         return [first] + [f.result() for f in futures]
 
 
