@@ -19,7 +19,9 @@ Peak memory of one CNN+RNN step at B=256 is measured in a fresh subprocess (VmHW
 with tracemalloc (NumPy arrays only).
 
 Timings on a machine shared with other work are noisy: the JSON records ``uptime`` before and
-after so a reader can judge.
+after so a reader can judge. At one thread, images per CPU-second (``images_per_cpu_s``, from
+process time) estimates what an idle machine would give; at more threads it counts the BLAS
+threads' spinning too and means little.
 """
 
 import argparse
@@ -62,16 +64,18 @@ def median_seconds(fn, reps, warmup=2, budget_s=45.0):
     makes multi-threaded BLAS crawl."""
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpu = [], []
     start = time.perf_counter()
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         if len(times) >= 3 and time.perf_counter() - start > budget_s:
             break
     times = np.array(times)
     iqr = float(np.percentile(times, 75) - np.percentile(times, 25))
+    median_seconds.last_cpu = float(np.median(cpu))
     return float(np.median(times)), float(times.min()), iqr, len(times)
 
 
@@ -103,7 +107,9 @@ def time_numpy_model(kind, batch, threads, reps, trace=False):
     y = rng.integers(0, 10, batch)
     with threadpool_limits(limits=threads, user_api="blas"):
         med, best, iqr, done = median_seconds(lambda: sgd_step(model, X, y, trace), reps)
+    # at one thread on a loaded machine, images per CPU-second estimates the quiet figure
     return {"images_per_s": batch / med, "best_images_per_s": batch / best,
+            "images_per_cpu_s": batch / median_seconds.last_cpu,
             "median_step_s": med, "iqr_step_s": iqr, "reps": done}
 
 
@@ -239,7 +245,8 @@ def main(argv=None):
             norms = time_numpy_model(kind, batch, threads, reps, trace="norms")
             r["trace_norms_overhead"] = norms["median_step_s"] / r["median_step_s"] - 1
             print(f"{kind:8s} B={batch}: {r['images_per_s']:8.0f} images/s "
-                  f"(best {r['best_images_per_s']:.0f}), {r['gflops']:.1f} GFLOP/s = "
+                  f"(best {r['best_images_per_s']:.0f}, per CPU-s "
+                  f"{r['images_per_cpu_s']:.0f}), {r['gflops']:.1f} GFLOP/s = "
                   f"{100 * r['fraction_of_sgemm']:.0f}% of sgemm; trace='norms' "
                   f"{100 * r['trace_norms_overhead']:+.1f}%")
             if threads > 1:  # the recurrent loops alone on one BLAS thread
