@@ -301,3 +301,29 @@ def _viridis_with_grey():
     from matplotlib import colormaps
 
     return colormaps["viridis"].with_extremes(bad="0.85")
+
+
+REPORT_FILES = ("curves.png", "confusion.png", "reliability.png", "tsne.png", "gallery.png",
+                "predictions.png", "grad_through_time.png")
+
+
+def write_report(rd: dict, out_dir) -> list[Path]:
+    """Render the report data of ``core.commands.report_data`` as PNGs in ``out_dir``."""
+    out_dir = Path(out_dir)
+    names = rd["class_names"]
+    what = f"{rd.get('model') or 'model'} — {rd.get('data', '')}"
+    g, p, t = rd["gallery"], rd["grid"], rd["tsne"]
+    figs = {
+        "curves.png": training_curves_figure(rd.get("history") or {},
+                                             title=f"Training curves: {what}"),
+        "confusion.png": confusion_figure(rd["confusion"], names),
+        "reliability.png": reliability_figure(rd["reliability"]),
+        "tsne.png": tsne_figure(t["embedding"], t["labels"], names),
+        "gallery.png": gallery_figure(g["images"], g["labels"], g["predicted"],
+                                      g["confidence"], names),
+        "predictions.png": prediction_grid_figure(p["images"], p["labels"], p["predicted"],
+                                                  names),
+        "grad_through_time.png": grad_through_time_figure(
+            rd["grad_through_time"]["steps"], rd["grad_through_time"]["norms"]),
+    }
+    return [save_png(figs[name], out_dir / name) for name in REPORT_FILES]

@@ -1,0 +1,524 @@
+"""The work behind ``python main.py train|evaluate|report|overfit|download`` (no matplotlib).
+
+``main.py`` parses arguments and maps results to exit codes; this module loads data and
+checkpoints, drives the :class:`core.trainer.Trainer`, prints progress (tqdm on a terminal,
+plain lines otherwise) and writes result files atomically. User mistakes raise subclasses of
+:class:`core.errors.RnnscopeError` with one-line messages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from core.errors import ConfigError, DataError, DownloadCancelled
+
+TRAIN_FILES = ("history.json", "best.npz", "last.npz", "metrics.json")
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# evaluating the whole 49,000-image training split after a run would take minutes on 2 cores;
+# the train figures in metrics.json use at most this many training images (the first ones)
+TRAIN_EVAL_IMAGES = 10_000
+
+
+# -- small helpers ------------------------------------------------------------------------------
+def parse_subset(text: str) -> int | float:
+    """'5000' -> 5000 images; '0.4' -> 40 % of the training set. ConfigError otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--subset {text!r} is not a number; give a count of images "
+                          "(e.g. 5000) or a fraction (e.g. 0.4)") from None
+    if value.is_integer() and "." not in text and "e" not in text.lower():
+        return int(value)
+    return value
+
+
+def write_json_atomic(path, obj) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` via a temporary file + rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, default=_json_default, allow_nan=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-able")
+
+
+def prepare_out_dir(out, option: str = "--out") -> Path:
+    """Create ``out`` if needed and check it is a writable folder (ConfigError if not)."""
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file, not a folder; give a folder to write "
+                          "the results into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{option} {path} is not writable ({exc.strerror or exc}); choose "
+                          "another folder") from None
+    return path
+
+
+def check_data_spec(data: str) -> str:
+    """'probe' or an existing path; DataError naming --data otherwise."""
+    if data == "probe":
+        return data
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise DataError(f"--data {data}: no such file or folder; give the CIFAR-10 tarball "
+                        "or its folder, `probe` for the built-in task, or run "
+                        "`python main.py download`")
+    return str(path)
+
+
+def load_splits(data: str, *, scheme: str = "default", subset=None, seed: int = 0,
+                probe_params: dict | None = None, log=None):
+    """Load the data set named by ``data`` ('probe' or a CIFAR-10 path) -> DataSplits."""
+    from core.datasets import load_data
+
+    spec = check_data_spec(data)
+    if log:
+        log(f"loading {'the memory-probe task' if spec == 'probe' else spec} ...")
+    splits = load_data(spec, scheme=scheme, subset=subset, seed=seed,
+                       probe_params=probe_params if spec == "probe" else None)
+    if log:
+        log(splits.description)
+    return splits
+
+
+def build_config(preset: str | None, overrides: dict):
+    """TrainConfig from a preset (or the defaults) with ``overrides`` applied as given."""
+    from core.config import TrainConfig
+
+    if preset:
+        return TrainConfig.from_preset(preset, **overrides)
+    return TrainConfig.from_dict(overrides)
+
+
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def sigint_calls(callback):
+    """While active, the first Ctrl-C calls ``callback()``; a second one interrupts at once."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:  # not the main thread
+        yield
+        return
+    hits = {"n": 0}
+
+    def handler(signum, frame):
+        hits["n"] += 1
+        if hits["n"] > 1:
+            raise KeyboardInterrupt
+        callback()
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# -- progress -----------------------------------------------------------------------------------
+class TrainProgress:
+    """Shows trainer events: a tqdm bar on a terminal, else a plain line every few seconds."""
+
+    def __init__(self, total_steps: int, start_step: int = 0, stream=None, tty: bool | None = None,
+                 every_seconds: float = 5.0, desc: str = "train"):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.total = max(1, int(total_steps))
+        self.step = self.start_step = int(start_step)
+        self._t0 = time.monotonic()
+        self.every = every_seconds
+        self._last_print = 0.0
+        self.bar = None
+        if self.tty:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, initial=self.step, unit="step", desc=desc,
+                            file=self.stream, dynamic_ncols=True, leave=True)
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev.get("type")
+        if kind == "step":
+            self._on_step(ev)
+        elif kind == "eval":
+            best = "  (best so far)" if ev.get("best") else ""
+            self.write(f"epoch {ev['epoch']:.2f}  step {ev['step']}: train loss "
+                       f"{ev['train_loss']:.4f} acc {100 * ev['train_acc']:.2f}%  |  val loss "
+                       f"{ev['val_loss']:.4f} acc {100 * ev['val_acc']:.2f}%{best}")
+        elif kind == "finished":
+            self.close()
+
+    def _on_step(self, ev: dict) -> None:
+        step = int(ev["step"])
+        if self.bar is not None:
+            self.bar.update(max(0, step - self.step))
+            self.bar.set_postfix_str(f"ep {ev['epoch']:.2f} loss {ev['loss']:.3f} acc "
+                                     f"{100 * ev['acc']:.1f}% {ev.get('images_per_s', 0):.0f} "
+                                     "img/s", refresh=False)
+        else:
+            now = time.monotonic()
+            if now - self._last_print >= self.every or step >= self.total:
+                self._last_print = now
+                ips = ev.get("images_per_s", 0.0) or 0.0
+                done = step - self.start_step
+                eta = (_fmt_seconds((now - self._t0) / done * max(0, self.total - step))
+                       if done > 0 else "?")
+                self.write(f"step {step}/{self.total}  epoch {ev['epoch']:.2f}  loss "
+                           f"{ev['loss']:.4f}  acc {100 * ev['acc']:.1f}%  {ips:.0f} img/s  "
+                           f"ETA {eta}")
+        self.step = step
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _fmt_seconds(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (
+        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+# -- train ----------------------------------------------------------------------------------------
+def _probe_options(data: str, cue_row: int | None) -> dict | None:
+    if cue_row is None:
+        return None
+    if data != "probe":
+        raise ConfigError("--cue-row only applies to --data probe; drop it for CIFAR-10")
+    return {"cue_row": int(cue_row)}
+
+
+def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None, subset=None,
+                 cue_row=None, resume=None, log=_stderr_line):
+    """Load the data and build a Trainer (new, or continuing ``resume``) -> (trainer, splits)."""
+    from core.trainer import Trainer
+
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    probe_params = _probe_options(data, cue_row)
+    if subset is not None:
+        overrides["subset"] = parse_subset(subset) if isinstance(subset, str) else subset
+    if resume is not None:
+        from core.checkpoint import read_checkpoint_arrays
+
+        if preset:
+            raise ConfigError("--preset cannot be combined with --resume; the run continues "
+                              "with the settings saved in the checkpoint")
+        meta, _ = read_checkpoint_arrays(resume)
+        cfg = _train_config_of(meta)
+        if overrides.get("model") == cfg.get("model"):
+            overrides.pop("model")
+        if probe_params is None and data == "probe":
+            probe_params = _probe_params_of(meta)
+        splits = load_splits(data, scheme=cfg.get("scheme", "default"),
+                             subset=cfg.get("subset"), seed=int(cfg.get("seed", 0)),
+                             probe_params=probe_params, log=log)
+        trainer = Trainer.resume_from(resume, splits, checkpoint_dir=out_dir,
+                                      overrides=overrides)
+        if log:
+            log(f"resuming {resume} at step {trainer.step} (epoch {trainer.epoch:.2f})")
+        return trainer, splits
+    if data == "probe" and preset and "subset" not in overrides:
+        overrides["subset"] = None  # a preset's subset size is meant for CIFAR-10
+    config = build_config(preset, overrides)
+    for w in config.warnings():
+        if log:
+            log(f"warning: {w}")
+    splits = load_splits(data, scheme=config.scheme, subset=config.subset, seed=config.seed,
+                         probe_params=probe_params, log=log)
+    return Trainer(config, splits, checkpoint_dir=out_dir), splits
+
+
+def final_metrics(trainer, splits, started_step: int, started_epoch: float) -> dict:
+    """Train/val/test accuracy, loss (and test ECE) of the trainer's current parameters."""
+    from core import analysis, metrics
+
+    out = {}
+    for name in ("train", "val", "test"):
+        part = getattr(splits, name)
+        limit = TRAIN_EVAL_IMAGES if name == "train" else None
+        pred = analysis.predict(trainer.model, trainer.normalizer, part, max_images=limit)
+        s = metrics.summarize(pred.probs, pred.labels)
+        out[f"{name}_acc"], out[f"{name}_loss"] = s["acc"], s["loss"]
+        out[f"{name}_images"] = s["n"]
+        if name == "test":
+            out["test_ece"] = s["ece"]
+    return out
+
+
+def train_command(data: str, out, *, preset=None, overrides=None, subset=None, cue_row=None,
+                  resume=None, stream=None) -> int:
+    """`train`: run to the end, write history/best/last/metrics into ``out`` -> exit code."""
+    out_dir = prepare_out_dir(out)
+    check_data_spec(data)
+    trainer, splits = make_trainer(data, out_dir, preset=preset, overrides=overrides,
+                                   subset=subset, cue_row=cue_row, resume=resume)
+    cfg = trainer.config
+    start_step, start_epoch = trainer.step, trainer.epoch
+    progress = TrainProgress(cfg.epochs * trainer.steps_per_epoch, start_step=start_step,
+                             stream=stream)
+    progress.write(f"training {cfg.model} (H={cfg.hidden_dim}, {cfg.optimizer} lr {cfg.lr:g}, "
+                   f"clip {cfg.clip}) for up to {cfg.epochs} epochs of "
+                   f"{trainer.steps_per_epoch} steps"
+                   + (f", budget {cfg.max_minutes:g} min" if cfg.max_minutes else "")
+                   + f" -> {out_dir}")
+    step_speeds = []
+    interrupted = {"flag": False}
+
+    def on_sigint():
+        interrupted["flag"] = True
+        trainer.cancel()
+
+    try:
+        with sigint_calls(on_sigint):
+            for ev in trainer.events():
+                if ev["type"] == "step" and ev.get("images_per_s"):
+                    step_speeds.append(float(ev["images_per_s"]))
+                progress(ev)
+    finally:
+        progress.close()
+    finished = trainer.finished
+    reason = finished["reason"]
+    write_json_atomic(out_dir / "history.json", trainer.history)
+    result = {
+        "reason": reason, "message": finished["message"], "model": cfg.model,
+        "preset": cfg.preset, "data": splits.description, "steps": trainer.step,
+        "epochs": trainer.epoch, "seconds": trainer.seconds,
+        "images_per_s": (trainer.epoch * trainer.n_train / trainer.seconds
+                         if trainer.seconds > 0 else None),
+        "step_images_per_s": (sorted(step_speeds)[len(step_speeds) // 2]
+                              if step_speeds else None),
+        "best_val_acc": trainer.best_val_acc, "resumed_from_step": start_step if resume else None,
+        "config": cfg.to_dict(),
+        "files": {name: (out_dir / name).exists() for name in ("best.npz", "last.npz")},
+    }
+    if reason != "diverged":
+        if not interrupted["flag"]:
+            _stderr_line("measuring final train/val/test accuracy ...")
+            result.update(final_metrics(trainer, splits, start_step, start_epoch))
+    write_json_atomic(out_dir / "metrics.json", result)
+    if reason == "diverged":
+        _stderr_line(f"error: training {finished['message']}")
+        return EXIT_DIVERGED
+    if interrupted["flag"]:
+        _stderr_line(f"train: interrupted — {finished['message']}; state saved in "
+                     f"{out_dir / 'last.npz'} (resume with --resume)")
+        return EXIT_INTERRUPTED
+    print(f"{finished['message']}")
+    print(f"test accuracy {100 * result['test_acc']:.2f}%  (val {100 * result['val_acc']:.2f}%, "
+          f"train {100 * result['train_acc']:.2f}% on {result['train_images']} images)  "
+          f"{trainer.seconds:.0f} s, {result['images_per_s'] or 0:.0f} images/s -> {out_dir}")
+    return EXIT_OK
+
+
+def _train_config_of(meta: dict) -> dict:
+    """The TrainConfig dict stored in a checkpoint's metadata ({} if none)."""
+    value = meta.get("train_config")
+    return value if isinstance(value, dict) else {}
+
+
+def _history_of(meta: dict) -> dict:
+    value = meta.get("history")
+    return value if isinstance(value, dict) else {}
+
+
+def _probe_params_of(meta: dict) -> dict | None:
+    """The probe-task parameters a checkpoint was trained on (None if not the probe task)."""
+    data = meta.get("data") or {}
+    info = data.get("info") if isinstance(data, dict) else None
+    probe = info.get("probe") if isinstance(info, dict) else None
+    return dict(probe) if isinstance(probe, dict) else None
+
+
+def splits_for_checkpoint(meta: dict, data: str, log=None):
+    """Load ``data`` with the split scheme (and probe parameters) the checkpoint was trained on.
+
+    So `evaluate`/`report` measure the same test split that training reported on.
+    """
+    cfg = _train_config_of(meta)
+    if data == "probe":
+        return load_splits(data, subset=cfg.get("subset"), seed=int(cfg.get("seed", 0)),
+                           probe_params=_probe_params_of(meta), log=log)
+    return load_splits(data, scheme=cfg.get("scheme", "default"), subset=cfg.get("subset"),
+                       seed=int(cfg.get("seed", 0)), log=log)
+
+
+# -- evaluate -------------------------------------------------------------------------------------
+def evaluate_checkpoint(checkpoint, data: str, log=None, batch_size: int = 500) -> dict:
+    """Accuracy, loss and 15-bin ECE of a checkpoint on the test split -> JSON-able dict."""
+    from core import analysis, metrics
+    from core.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    splits = splits_for_checkpoint(ck.meta, data, log=log)
+    pred = analysis.predict(ck.model, ck.normalizer, splits.test, batch_size=batch_size)
+    summary = metrics.summarize(pred.probs, pred.labels)
+    return {"checkpoint": str(checkpoint), "model": ck.meta.get("model_kind"),
+            "data": splits.description, "split": "test", "images": summary["n"],
+            "accuracy": summary["acc"], "loss": summary["loss"], "ece": summary["ece"],
+            "ece_bins": metrics.ECE_BINS}
+
+
+def evaluate_command(checkpoint, data: str, as_json: bool = False) -> int:
+    result = evaluate_checkpoint(checkpoint, data, log=None if as_json else _stderr_line)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['model']} from {result['checkpoint']} on the test split "
+              f"({result['images']} images)")
+        print(f"  accuracy {100 * result['accuracy']:.2f}%   loss {result['loss']:.4f}   "
+              f"ECE {100 * result['ece']:.2f}% ({result['ece_bins']} bins)")
+    return EXIT_OK
+
+
+# -- report ---------------------------------------------------------------------------------------
+def report_data(checkpoint, data: str, tsne_points: int = 1000, seed: int = 0, log=None) -> dict:
+    """Everything the report figures need, as plain arrays/dicts (see app.figures.write_report)."""
+    import numpy as np
+
+    from core import analysis, metrics
+    from core.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    splits = splits_for_checkpoint(ck.meta, data, log=log)
+    test = splits.test
+    names = list(test.class_names)
+    if log:
+        log(f"predicting {len(test)} test images ...")
+    pred = analysis.predict(ck.model, ck.normalizer, test, hidden=True)
+    K = len(names)
+    cm = metrics.confusion_matrix(pred.labels, pred.predicted, K)
+    bins = metrics.reliability_bins(pred.probs, pred.labels)
+    pick = analysis.sample_indices(len(test), tsne_points, seed=seed)
+    if log:
+        log(f"t-SNE of {len(pick)} final hidden states ...")
+    embedding = (analysis.tsne_embedding(pred.hidden[pick], seed=seed) if len(pick) >= 3
+                 else np.zeros((0, 2)))
+    wrong = analysis.most_confident_mistakes(pred.probs, pred.labels, k=24)
+    grid = analysis.sample_indices(len(test), 32, seed=seed + 1)
+    steps, norms = analysis.grad_through_time(_history_of(ck.meta))
+    summary = metrics.summarize(pred.probs, pred.labels)
+    return {
+        "model": ck.meta.get("model_kind"), "checkpoint": str(checkpoint),
+        "data": splits.description, "class_names": names,
+        "history": _history_of(ck.meta), "summary": summary,
+        "per_class_accuracy": metrics.per_class_accuracy(cm).tolist(),
+        "confusion": cm, "reliability": bins,
+        "tsne": {"embedding": embedding, "labels": pred.labels[pick]},
+        "gallery": {"images": np.asarray(test.images[wrong]), "labels": pred.labels[wrong],
+                    "predicted": pred.predicted[wrong], "confidence": pred.confidence[wrong]},
+        "grid": {"images": np.asarray(test.images[grid]), "labels": pred.labels[grid],
+                 "predicted": pred.predicted[grid]},
+        "grad_through_time": {"steps": steps, "norms": norms},
+    }
+
+
+def report_command(checkpoint, data: str, out, tsne_points: int = 1000) -> int:
+    out_dir = prepare_out_dir(out)
+    rd = report_data(checkpoint, data, tsne_points=tsne_points, log=_stderr_line)
+    from app.figures import write_report  # matplotlib only here
+
+    paths = write_report(rd, out_dir)
+    write_json_atomic(out_dir / "summary.json", {
+        "checkpoint": rd["checkpoint"], "model": rd["model"], "data": rd["data"],
+        "test": rd["summary"], "class_names": rd["class_names"],
+        "per_class_accuracy": rd["per_class_accuracy"], "figures": [p.name for p in paths]})
+    s = rd["summary"]
+    print(f"test accuracy {100 * s['acc']:.2f}%  loss {s['loss']:.4f}  ECE "
+          f"{100 * s['ece']:.2f}% ({s['n']} images)")
+    for p in paths:
+        print(p)
+    return EXIT_OK
+
+
+# -- download -------------------------------------------------------------------------------------
+def download_command(dest=None, stream=None) -> int:
+    from core.download import download_cifar10
+
+    stream = stream or sys.stderr
+    cancelled = {"flag": False}
+    bar = {"obj": None, "last": 0.0}
+
+    def progress(done: int, total: int) -> None:
+        if stream.isatty():
+            if bar["obj"] is None:
+                from tqdm.auto import tqdm
+
+                bar["obj"] = tqdm(total=total or None, unit="B", unit_scale=True,
+                                  unit_divisor=1024, desc="cifar-10-python.tar.gz", file=stream)
+            b = bar["obj"]
+            b.update(done - b.n)
+        else:
+            now = time.monotonic()
+            if now - bar["last"] >= 5.0 or (total and done >= total):
+                bar["last"] = now
+                pct = f" ({100 * done / total:.0f}%)" if total else ""
+                print(f"downloaded {done / 2**20:.1f} MiB{pct}", file=stream, flush=True)
+
+    def cancel() -> bool:
+        return cancelled["flag"]
+
+    def on_sigint():
+        cancelled["flag"] = True
+
+    if dest is not None:
+        dest = prepare_out_dir(dest, option="--dest")
+    try:
+        with sigint_calls(on_sigint):
+            path = download_cifar10(dest_dir=dest, progress=progress, cancel=cancel)
+    except DownloadCancelled:
+        if bar["obj"] is not None:
+            bar["obj"].close()
+        print("download cancelled; nothing was kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar["obj"] is not None:
+            bar["obj"].close()
+    print(path)
+    return EXIT_OK
