@@ -1,0 +1,114 @@
+"""The clip record of one gradient: its global norm against the threshold, and per parameter
+the norm before/after clipping and the fraction of its elements that were clipped.
+
+Norm clipping rescales the whole gradient when its global norm exceeds the threshold (every
+parameter shrinks by the same factor). Value clipping cuts each element to [-threshold,
+threshold], so only some elements change and the direction can turn (cosine < 1).
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.plot_export import write_csv
+from app.plot_style import BAD, GOOD
+
+
+def _g(v) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{v:.3e}" if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4) else f"{v:.4g}"
+
+
+class ClipView(QtWidgets.QWidget):
+    """``set_record(clip_dict)`` with ``ClipRecord.to_dict()`` (or None to clear)."""
+
+    COLUMNS = ["parameter", "‖g‖ before", "‖g‖ after", "% clipped"]
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("clipView")
+        self.record: dict | None = None
+        self.summary = QtWidgets.QLabel("No gradient yet: pick an image and train or load a model.")
+        self.summary.setWordWrap(True)
+        self.summary.setObjectName("clipSummary")
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setObjectName("clipBar")
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(True)
+        self.bar.setMaximumHeight(16)
+        self.table = QtWidgets.QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(self.COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QtWidgets.QHeaderView.Stretch)
+        self.table.setAlternatingRowColors(True)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.summary)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.table, 1)
+
+    def set_record(self, rec: dict | None):
+        self.record = rec
+        if not rec:
+            self.summary.setText("No gradient yet.")
+            self.table.setRowCount(0)
+            self.bar.setVisible(False)
+            return
+        mode = rec.get("mode", "none")
+        thr = rec.get("threshold")
+        before, after = rec.get("norm_before"), rec.get("norm_after")
+        fired = bool(rec.get("fired"))
+        if mode == "none":
+            text = (f"Clipping is off. Global gradient norm {_g(before)} "
+                    "(it is applied as it is).")
+        elif mode == "norm":
+            verdict = (f"<b style='color:{BAD}'>CLIPPED</b>: rescaled to {_g(after)}"
+                       if fired else f"<b style='color:{GOOD}'>not clipped</b>")
+            text = f"Global norm {_g(before)} vs threshold {_g(thr)} → {verdict}."
+        else:
+            verdict = (f"<b style='color:{BAD}'>CLIPPED</b> (direction cosine "
+                       f"{_g(rec.get('cosine'))})" if fired
+                       else f"<b style='color:{GOOD}'>no element clipped</b>")
+            text = (f"Each element cut to ±{_g(thr)}; global norm {_g(before)} → {_g(after)}: "
+                    f"{verdict}.")
+        self.summary.setText(text)
+        if mode == "norm" and thr:
+            frac = min(1.0, float(before) / (2 * float(thr)))
+            self.bar.setValue(int(frac * 1000))
+            self.bar.setFormat(f"norm {_g(before)} (threshold {_g(thr)} = half bar)")
+        else:
+            self.bar.setValue(0)
+            self.bar.setFormat("")
+        self.bar.setVisible(mode == "norm")
+        color = BAD if fired else GOOD
+        self.bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
+        per = rec.get("per_param", {}) or {}
+        self.table.setRowCount(len(per))
+        for i, (name, d) in enumerate(per.items()):
+            frac = float(d.get("fraction_clipped", 0.0) or 0.0)
+            cells = [name, _g(d.get("norm_before")), _g(d.get("norm_after")), f"{frac:.1%}"]
+            for j, c in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(c)
+                if j:
+                    item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
+                if fired and (frac > 0 or mode == "norm"):
+                    item.setForeground(QtGui.QColor(BAD))
+                item.setToolTip(f"{name}: {self.COLUMNS[j]} = {c}")
+                self.table.setItem(i, j, item)
+
+    def export_rows(self):
+        """CSV rows (series = parameter) for plot_export: before, after, fraction clipped."""
+        rec = self.record or {}
+        for name, d in (rec.get("per_param") or {}).items():
+            yield [name, "norm_before", f"{d.get('norm_before')}", ""]
+            yield [name, "norm_after", f"{d.get('norm_after')}", ""]
+            yield [name, "fraction_clipped", f"{d.get('fraction_clipped')}", ""]
+
+    def export_csv(self, path):
+        return write_csv(self.export_rows(), path)

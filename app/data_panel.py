@@ -1,0 +1,178 @@
+"""Data: what is loaded, and the ways to load something else (probe, file/folder, download)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from app.resources import icon
+from app.thumbnail_strip import ThumbnailStrip
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+class DataPanel(QtWidgets.QGroupBox):
+    """Shows the loaded DataSplits; asks the main window to load or download through signals."""
+
+    loadRequested = QtCore.Signal(object, object)   # spec ('probe' | path), subset or None
+    downloadRequested = QtCore.Signal()
+    downloadCancelRequested = QtCore.Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Data", parent)
+        self.setObjectName("dataPanel")
+        self.spec = None
+        self.dataset_label = QtWidgets.QLabel("Nothing loaded yet.")
+        self.dataset_label.setObjectName("datasetLabel")
+        self.dataset_label.setWordWrap(True)
+        self.dataset_label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        self.probe_button = QtWidgets.QPushButton("Memory probe")
+        self.probe_button.setObjectName("probeButton")
+        self.probe_button.setToolTip(
+            "A synthetic task: noise images whose class is a coloured texture in a few rows "
+            "near the bottom. The RNN must remember it until the last row.")
+        self.open_button = QtWidgets.QToolButton()
+        self.open_button.setObjectName("openButton")
+        self.open_button.setText("Open…")
+        self.open_button.setIcon(icon("open"))
+        self.open_button.setToolButtonStyle(QtCore.Qt.ToolButtonTextBesideIcon)
+        self.open_button.setPopupMode(QtWidgets.QToolButton.InstantPopup)
+        menu = QtWidgets.QMenu(self.open_button)
+        menu.addAction("CIFAR-10 tarball (cifar-10-python.tar.gz)…", self._open_file)
+        menu.addAction("CIFAR-10 folder (cifar-10-batches-py)…", self._open_folder)
+        self.open_button.setMenu(menu)
+        self.download_button = QtWidgets.QPushButton(icon("download"), "Download CIFAR-10")
+        self.download_button.setObjectName("downloadButton")
+        self.download_button.setToolTip("Fetch the official CIFAR-10 archive (163 MB) into the "
+                                        "cache folder and load it")
+        self.subset_spin = QtWidgets.QSpinBox()
+        self.subset_spin.setObjectName("subsetSpin")
+        self.subset_spin.setRange(0, 50000)
+        self.subset_spin.setSingleStep(1000)
+        self.subset_spin.setSpecialValueText("all")
+        self.subset_spin.setValue(10000)
+        self.subset_spin.setToolTip("Train on this many CIFAR-10 images (a stratified subset); "
+                                    "'all' = 49,000. Smaller trains faster.")
+        self.reload_button = QtWidgets.QPushButton("Apply")
+        self.reload_button.setToolTip("Reload the current data set with this subset size")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setObjectName("dataProgress")
+        self.progress.setVisible(False)
+        self.progress_label = QtWidgets.QLabel("")
+        self.progress_label.setVisible(False)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelDownloadButton")
+        self.cancel_button.setVisible(False)
+        self.sizes_label = QtWidgets.QLabel("")
+        self.sizes_label.setWordWrap(True)
+        self.classes_label = QtWidgets.QLabel("")
+        self.classes_label.setWordWrap(True)
+        self.classes_label.setObjectName("classesLabel")
+        self.thumbs = ThumbnailStrip(size=30)
+        self.thumbs.setObjectName("sampleStrip")
+
+        row1 = QtWidgets.QHBoxLayout()
+        row1.addWidget(self.probe_button)
+        row1.addWidget(self.open_button)
+        row2 = QtWidgets.QHBoxLayout()
+        row2.addWidget(QtWidgets.QLabel("CIFAR-10 subset"))
+        row2.addWidget(self.subset_spin, 1)
+        row2.addWidget(self.reload_button)
+        prow = QtWidgets.QHBoxLayout()
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.cancel_button)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.addWidget(self.dataset_label)
+        lay.addLayout(row1)
+        lay.addWidget(self.download_button)
+        lay.addLayout(row2)
+        lay.addLayout(prow)
+        lay.addWidget(self.progress_label)
+        lay.addWidget(self.sizes_label)
+        lay.addWidget(self.classes_label)
+        lay.addWidget(self.thumbs)
+
+        self.probe_button.clicked.connect(lambda: self.loadRequested.emit("probe", None))
+        self.download_button.clicked.connect(self.downloadRequested)
+        self.cancel_button.clicked.connect(self.downloadCancelRequested)
+        self.reload_button.clicked.connect(self._reload)
+
+    def subset(self):
+        v = self.subset_spin.value()
+        return None if v == 0 else int(v)
+
+    def _open_file(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open CIFAR-10 tarball", "", "CIFAR-10 archive (*.tar.gz *.tgz);;All files (*)")
+        if path:
+            self.loadRequested.emit(path, self.subset())
+
+    def _open_folder(self):
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open CIFAR-10 folder")
+        if path:
+            self.loadRequested.emit(path, self.subset())
+
+    def _reload(self):
+        if self.spec is not None:
+            self.loadRequested.emit(self.spec, None if self.spec == "probe" else self.subset())
+
+    # --- state shown -------------------------------------------------------------------------
+    def set_busy(self, text: str):
+        self.dataset_label.setText(text)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.progress_label.setVisible(False)
+        for b in (self.probe_button, self.open_button, self.download_button, self.reload_button):
+            b.setEnabled(False)
+
+    def set_load_progress(self, done: int, total: int):
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def set_idle(self):
+        self.progress.setVisible(False)
+        self.progress_label.setVisible(False)
+        self.cancel_button.setVisible(False)
+        for b in (self.probe_button, self.open_button, self.download_button, self.reload_button):
+            b.setEnabled(True)
+
+    def set_download_progress(self, done: float, total: float, speed: float):
+        self.progress.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self.progress_label.setVisible(True)
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+            eta = (total - done) / speed if speed > 0 else 0
+            self.progress_label.setText(f"{_mb(done)} of {_mb(total)} at {_mb(speed)}/s, "
+                                        f"about {eta:.0f} s left")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress_label.setText(f"{_mb(done)} at {_mb(speed)}/s")
+
+    def set_error(self, message: str):
+        self.set_idle()
+        self.progress_label.setVisible(True)
+        self.progress_label.setText(f"<span style='color:#c62828'>{message}</span>")
+        self.progress_label.setWordWrap(True)
+
+    def set_splits(self, splits, spec):
+        """Show a freshly loaded DataSplits."""
+        self.set_idle()
+        self.spec = spec
+        self.dataset_label.setText(splits.description)
+        n = (len(splits.train), len(splits.val), len(splits.test))
+        self.sizes_label.setText(f"<b>Splits:</b> {n[0]:,} train · {n[1]:,} validation · "
+                                 f"{n[2]:,} test")
+        self.classes_label.setText("<b>Classes:</b> " + ", ".join(splits.class_names))
+        rng = np.random.default_rng(0)
+        idx = np.sort(rng.choice(len(splits.train), size=min(24, len(splits.train)),
+                                 replace=False))
+        labels = splits.train.labels
+        self.thumbs.set_images(np.asarray(splits.train.images[idx]), [int(i) for i in idx],
+                               [splits.class_names[int(labels[i])] for i in idx])
+        is_cifar = splits.name == "cifar10"
+        self.subset_spin.setEnabled(True)
+        self.reload_button.setEnabled(is_cifar)

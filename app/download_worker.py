@@ -1,0 +1,61 @@
+"""Download CIFAR-10 with the core downloader on a background thread, cancellable."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from PySide6 import QtCore
+
+from core.errors import DownloadCancelled, RnnscopeError
+
+
+class DownloadWorker(QtCore.QObject):
+    """``progress(done_bytes, total_bytes, bytes_per_s)`` ~10/s; ``finished(path)``,
+    ``cancelled(message)`` or ``failed(message)``; then ``done()``."""
+
+    progress = QtCore.Signal(float, float, float)
+    finished = QtCore.Signal(str)
+    cancelled = QtCore.Signal(str)
+    failed = QtCore.Signal(str)
+    done = QtCore.Signal()
+
+    def __init__(self, dest_dir=None, url: str | None = None):
+        super().__init__()
+        self.dest_dir = dest_dir
+        self.url = url
+        self._cancel = threading.Event()
+        self._t0 = None
+        self._last = 0.0
+
+    def cancel(self):
+        self._cancel.set()
+
+    def _progress(self, done: int, total: int):
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        if now - self._last >= 0.1 or (total and done >= total):
+            self._last = now
+            speed = done / max(1e-6, now - self._t0)
+            self.progress.emit(float(done), float(total), float(speed))
+
+    @QtCore.Slot()
+    def run(self):
+        try:
+            from core.download import download_cifar10
+
+            kw = {"url": self.url} if self.url else {}
+            path = download_cifar10(self.dest_dir, progress=self._progress,
+                                    cancel=self._cancel.is_set, **kw)
+            self.finished.emit(str(path))
+        except DownloadCancelled as exc:
+            self.cancelled.emit(str(exc))
+        except RnnscopeError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed.emit(f"internal error while downloading: {exc!r}")
+        finally:
+            self.done.emit()

@@ -1,0 +1,452 @@
+"""The explorer: step through one image row by row, forward then backward.
+
+Frames run 1..2T. Frames 1..T are the forward pass (timestep t = frame: the RNN reads row t,
+the heatmap gains column t, the class probabilities are those after t rows). Frames T+1..2T are
+the backward pass (t = 2T + 1 - frame, from T down to 1: the gradient ||dl/dh_t|| is revealed
+right to left). The slider always shows t; the phase buttons say which pass it belongs to.
+
+The panel only displays an ``ExplorerTrace`` dict (see app/trace_job.py); it asks for one with
+``imageRequested(split, index)`` and never computes anything itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.clip_view import ClipView
+from app.feature_row_view import FeatureRowView
+from app.grad_norm_plot import GradNormPlot
+from app.hidden_heatmap import HiddenHeatmap
+from app.plot_frame import PlotFrame
+from app.plot_style import BAD, GOOD
+from app.resources import icon
+from app.row_image_view import RowImageView
+from app.step_probs_plot import StepProbsPlot
+from app.thumbnail_strip import ThumbnailStrip
+
+SPEEDS = [("1 row/s", 1000), ("2 rows/s", 500), ("5 rows/s", 200), ("10 rows/s", 100),
+          ("20 rows/s", 50)]
+
+
+class ExplorerPanel(QtWidgets.QWidget):
+    """Image picker, playback controls and the five synchronized views of one trace."""
+
+    imageRequested = QtCore.Signal(str, int)        # split name, index in that split
+    followChanged = QtCore.Signal(bool)
+    misclassifiedRequested = QtCore.Signal(str)     # split whose mistakes to list
+    message = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("explorerPanel")
+        self.trace: dict | None = None
+        self.T = 0
+        self.frame = 0
+        self.split_sizes: dict[str, int] = {}
+        self.mistakes: dict[str, np.ndarray] = {}
+
+        # --- picker row -------------------------------------------------------------------
+        self.split_combo = QtWidgets.QComboBox()
+        self.split_combo.setObjectName("splitSelect")
+        self.split_combo.addItems(["val", "test"])
+        self.split_combo.setToolTip("Pick images from the validation or the test split")
+        self.index_spin = QtWidgets.QSpinBox()
+        self.index_spin.setObjectName("imageIndex")
+        self.index_spin.setRange(0, 0)
+        self.index_spin.setToolTip("Index of the image in the split")
+        self.random_button = QtWidgets.QPushButton(icon("random"), "Random")
+        self.random_button.setObjectName("randomButton")
+        self.wrong_check = QtWidgets.QCheckBox("only misclassified")
+        self.wrong_check.setObjectName("misclassifiedCheck")
+        self.wrong_check.setToolTip("Random picks and thumbnails only show images the current "
+                                    "model gets wrong")
+        self.follow_check = QtWidgets.QCheckBox("follow training")
+        self.follow_check.setObjectName("followCheck")
+        self.follow_check.setChecked(True)
+        self.follow_check.setToolTip("Recompute this image's trace about once a second while "
+                                     "the model trains, so you watch it change")
+        self.model_label = QtWidgets.QLabel("")
+        self.model_label.setObjectName("traceModelLabel")
+        self.thumbs = ThumbnailStrip()
+        picker = QtWidgets.QHBoxLayout()
+        for w in (QtWidgets.QLabel("Image from"), self.split_combo, QtWidgets.QLabel("#"),
+                  self.index_spin, self.random_button, self.wrong_check, self.follow_check):
+            picker.addWidget(w)
+        picker.addStretch(1)
+        picker.addWidget(self.model_label)
+
+        # --- views ------------------------------------------------------------------------
+        self.image_view = RowImageView()
+        self.feature_view = FeatureRowView()
+        self.heatmap = HiddenHeatmap()
+        self.step_probs = StepProbsPlot()
+        self.grad_norm = GradNormPlot()
+        self.clip_view = ClipView()
+        self.prediction_label = QtWidgets.QLabel("")
+        self.prediction_label.setObjectName("predictionLabel")
+        self.prediction_label.setWordWrap(True)
+        self.prediction_label.setTextFormat(QtCore.Qt.RichText)
+
+        self.image_frame = PlotFrame(
+            "Input image", self.image_view,
+            "The highlighted band is what the RNN reads at step t; dimmed rows come later.",
+            export_name="explorer_image")
+        self.feature_frame = PlotFrame(
+            "Feature map read by the RNN", self.feature_view,
+            "CNN+RNN: each feature row summarises a 4-row band of the image.",
+            export_name="explorer_feature_map")
+        self.heat_frame = PlotFrame(
+            "Hidden state h_t (unit x timestep)", self.heatmap,
+            "Each column is the memory after reading a row. Units that keep their colour "
+            "across columns carry information forward; columns that wash out forget.",
+            export_name="explorer_hidden")
+        self.probs_frame = PlotFrame(
+            "If the sequence stopped at t: class probabilities", self.step_probs,
+            "Thick line = true class; dots = the class predicted after each row. "
+            "Watch when the right answer takes over.",
+            export_name="explorer_step_probs")
+        self.probs_legend = QtWidgets.QLabel("")
+        self.probs_legend.setObjectName("probsLegend")
+        self.probs_legend.setWordWrap(True)
+        self.probs_legend.setTextFormat(QtCore.Qt.RichText)
+        self.probs_frame.layout().insertWidget(2, self.probs_legend)
+        self.grad_frame = PlotFrame(
+            "Backward pass: ||dl/dh_t|| (log scale)", self.grad_norm,
+            "The gradient starts at the last row and flows left. A steady fall to the left "
+            "means early rows barely learn: the vanishing gradient.",
+            export_name="explorer_grad_norm")
+        clip_box = QtWidgets.QFrame()
+        clip_box.setObjectName("plotFrame")
+        cl = QtWidgets.QVBoxLayout(clip_box)
+        cl.setContentsMargins(6, 4, 6, 4)
+        clip_title = QtWidgets.QLabel("Gradient clipping for this image")
+        clip_title.setObjectName("plotTitle")
+        cl.addWidget(clip_title)
+        cl.addWidget(self.clip_view, 1)
+
+        left = QtWidgets.QVBoxLayout()
+        self.image_frame.setMaximumHeight(420)
+        self.feature_frame.setMaximumHeight(300)
+        left.addWidget(self.image_frame, 3)
+        left.addWidget(self.feature_frame, 2)
+        left.addWidget(self.prediction_label)
+        left.addStretch(1)
+        mid = QtWidgets.QVBoxLayout()
+        mid.addWidget(self.heat_frame, 1)
+        mid.addWidget(self.probs_frame, 1)
+        right = QtWidgets.QVBoxLayout()
+        right.addWidget(self.grad_frame, 3)
+        right.addWidget(clip_box, 2)
+        views = QtWidgets.QHBoxLayout()
+        views.addLayout(left, 3)
+        views.addLayout(mid, 5)
+        views.addLayout(right, 4)
+
+        # --- playback ---------------------------------------------------------------------
+        self.first_button = self._tool("first", "Go to the first row (Home)")
+        self.back_button = self._tool("step-back", "One step back (Left)")
+        self.play_button = QtWidgets.QPushButton(icon("play"), "Play")
+        self.play_button.setObjectName("playButton")
+        self.play_button.setToolTip("Play / pause the animation (Space)")
+        self.play_button.setCheckable(True)
+        self.fwd_button = self._tool("step-forward", "One step forward (Right)")
+        self.last_button = self._tool("last", "Go to the end of the backward pass (End)")
+        self.forward_radio = QtWidgets.QRadioButton("Forward pass")
+        self.forward_radio.setObjectName("forwardPhase")
+        self.backward_radio = QtWidgets.QRadioButton("Backward pass")
+        self.backward_radio.setObjectName("backwardPhase")
+        self.forward_radio.setChecked(True)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.slider.setObjectName("timestepSlider")
+        self.slider.setRange(1, 1)
+        self.slider.setPageStep(4)
+        self.slider.setTickPosition(QtWidgets.QSlider.TicksBelow)
+        self.t_label = QtWidgets.QLabel("t = –")
+        self.t_label.setObjectName("timestepLabel")
+        self.t_label.setMinimumWidth(70)
+        self.speed_combo = QtWidgets.QComboBox()
+        self.speed_combo.setObjectName("speedSelect")
+        for name, _ in SPEEDS:
+            self.speed_combo.addItem(name)
+        self.speed_combo.setCurrentIndex(2)
+        self.speed_combo.setToolTip("Animation speed")
+        controls = QtWidgets.QHBoxLayout()
+        for w in (self.first_button, self.back_button, self.play_button, self.fwd_button,
+                  self.last_button):
+            controls.addWidget(w)
+        controls.addSpacing(8)
+        controls.addWidget(self.forward_radio)
+        controls.addWidget(self.backward_radio)
+        controls.addWidget(self.slider, 1)
+        controls.addWidget(self.t_label)
+        controls.addWidget(self.speed_combo)
+        self.narration = QtWidgets.QLabel("")
+        self.narration.setObjectName("narration")
+        self.narration.setWordWrap(True)
+        self.narration.setTextFormat(QtCore.Qt.RichText)
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setSpacing(4)
+        lay.addLayout(picker)
+        lay.addWidget(self.thumbs)
+        lay.addLayout(views, 1)
+        lay.addLayout(controls)
+        lay.addWidget(self.narration)
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        self.play_button.toggled.connect(self._set_playing)
+        self.first_button.clicked.connect(lambda: self.set_frame(1))
+        self.last_button.clicked.connect(lambda: self.set_frame(2 * self.T))
+        self.back_button.clicked.connect(lambda: self.set_frame(self.frame - 1))
+        self.fwd_button.clicked.connect(lambda: self.set_frame(self.frame + 1))
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.forward_radio.toggled.connect(self._phase_clicked)
+        self.speed_combo.currentIndexChanged.connect(self._speed_changed)
+        self.split_combo.currentTextChanged.connect(self._split_changed)
+        self.index_spin.valueChanged.connect(self._request)
+        self.random_button.clicked.connect(self.pick_random)
+        self.thumbs.picked.connect(self.index_spin.setValue)
+        self.follow_check.toggled.connect(self.followChanged)
+        self.wrong_check.toggled.connect(self._wrong_toggled)
+        for key, slot in ((QtCore.Qt.Key_Space, self.play_button.toggle),
+                          (QtCore.Qt.Key_Left, lambda: self.set_frame(self.frame - 1)),
+                          (QtCore.Qt.Key_Right, lambda: self.set_frame(self.frame + 1)),
+                          (QtCore.Qt.Key_Home, lambda: self.set_frame(1)),
+                          (QtCore.Qt.Key_End, lambda: self.set_frame(2 * self.T))):
+            sc = QtGui.QShortcut(QtGui.QKeySequence(key), self)
+            sc.setContext(QtCore.Qt.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
+        self._rng = np.random.default_rng()
+        self._set_enabled(False)
+        self.narration.setText("Train a model (or load a checkpoint) to explore how it reads "
+                               "an image. Pick an image above.")
+
+    def _tool(self, name: str, tip: str) -> QtWidgets.QToolButton:
+        b = QtWidgets.QToolButton()
+        b.setIcon(icon(name))
+        b.setToolTip(tip)
+        b.setObjectName(name.replace("-", "") + "Button")
+        return b
+
+    def _set_enabled(self, on: bool):
+        for w in (self.play_button, self.first_button, self.back_button, self.fwd_button,
+                  self.last_button, self.slider, self.forward_radio, self.backward_radio):
+            w.setEnabled(on)
+
+    # --- image choice ---------------------------------------------------------------------
+    def set_data(self, images_by_split: dict[str, np.ndarray], labels_by_split: dict,
+                 class_names: list[str]):
+        """New data set: thumbnails from the current split; request the first image."""
+        self._images = images_by_split
+        self._labels = labels_by_split
+        self.class_names = list(class_names)
+        self.split_sizes = {k: len(v) for k, v in images_by_split.items()}
+        self.mistakes = {}
+        self.trace = None
+        self._split_changed(self.split_combo.currentText(), request=False)
+
+    def _split_changed(self, split: str, request: bool = True):
+        n = self.split_sizes.get(split, 0)
+        self.index_spin.blockSignals(True)
+        self.index_spin.setRange(0, max(0, n - 1))
+        self.index_spin.blockSignals(False)
+        self._fill_thumbs()
+        if request and n:
+            self._request()
+
+    def _fill_thumbs(self):
+        split = self.split_combo.currentText()
+        images = getattr(self, "_images", {}).get(split)
+        if images is None:
+            self.thumbs.set_images([], [], [])
+            return
+        if self.wrong_check.isChecked() and split in self.mistakes:
+            idx = self.mistakes[split][:48]
+        else:
+            idx = np.arange(min(48, len(images)))
+        labels = self._labels[split]
+        self.thumbs.set_images(images[idx], [int(i) for i in idx],
+                               [self.class_names[int(labels[i])] for i in idx])
+
+    def set_mistakes(self, split: str, indices: np.ndarray):
+        """Indices (into ``split``) the current model gets wrong."""
+        self.mistakes[split] = np.asarray(indices, dtype=np.int64)
+        if self.wrong_check.isChecked():
+            self._fill_thumbs()
+            if split == self.split_combo.currentText() and len(indices) == 0:
+                self.message.emit("The model gets every checked image of this split right.")
+
+    def _wrong_toggled(self, on: bool):
+        split = self.split_combo.currentText()
+        if on and split not in self.mistakes:
+            self.misclassifiedRequested.emit(split)
+        self._fill_thumbs()
+
+    def pick_random(self):
+        split = self.split_combo.currentText()
+        n = self.split_sizes.get(split, 0)
+        if not n:
+            return
+        if self.wrong_check.isChecked() and len(self.mistakes.get(split, [])):
+            idx = int(self._rng.choice(self.mistakes[split]))
+        else:
+            idx = int(self._rng.integers(n))
+        self.index_spin.setValue(idx)
+
+    def current_choice(self) -> tuple[str, int]:
+        return self.split_combo.currentText(), self.index_spin.value()
+
+    def _request(self, *_):
+        split, idx = self.current_choice()
+        if self.split_sizes.get(split, 0):
+            self.imageRequested.emit(split, idx)
+
+    # --- trace display --------------------------------------------------------------------
+    def set_trace(self, tr: dict):
+        """Show a new trace (keeps the current frame, so following training stays in place)."""
+        if tr is None:
+            return
+        if (tr["split"], tr["index"]) != self.current_choice():
+            return  # an answer for an image the user has already left
+        first = self.trace is None or self.T != tr["T"]
+        self.trace = tr
+        self.T = T = int(tr["T"])
+        cnn = tr["kind"] == "cnn-rnn"
+        self.image_view.set_image(tr["image"], rows_per_step=32 // T)
+        self.feature_frame.setVisible(cnn)
+        if cnn and tr.get("seq") is not None:
+            self.feature_view.set_sequence(tr["seq"], width=8)
+        self.heatmap.set_hidden(tr["hidden"], tr.get("activation", "tanh"))
+        self.step_probs.set_probs(tr["step_probs"], tr["class_names"], tr["label"])
+        self.probs_legend.setText(self.step_probs.legend_html())
+        self.grad_norm.set_norms(tr["dh_norm_t"], tr.get("bptt_cut"))
+        self.slider.blockSignals(True)
+        self.slider.setRange(1, T)
+        self.slider.blockSignals(False)
+        self._set_enabled(True)
+        k = int(np.argmax(tr["probs"]))
+        y = tr["label"]
+        names = tr["class_names"]
+        ok = k == y
+        self.prediction_label.setText(
+            f"<b>Prediction:</b> {names[k]} ({tr['probs'][k]:.0%}) &nbsp; "
+            f"<b>truth:</b> {names[y]} &nbsp; "
+            f"<b style='color:{GOOD if ok else BAD}'>{'✓ right' if ok else '✗ wrong'}</b>"
+            f"<br><span style='color:#607d8b'>loss {tr['loss']:.3f}</span>")
+        self.model_label.setText(tr.get("model_text", ""))
+        self.set_frame(2 * T if first else self.frame)
+
+    def set_frame(self, frame: int):
+        """Move to ``frame`` in 1..2T (clamped) and update every view."""
+        if self.trace is None:
+            return
+        T = self.T
+        self.frame = int(np.clip(frame, 1, 2 * T))
+        forward = self.frame <= T
+        t = self.frame if forward else 2 * T + 1 - self.frame
+        self.slider.blockSignals(True)
+        self.slider.setValue(t)
+        self.slider.blockSignals(False)
+        for r, on in ((self.forward_radio, forward), (self.backward_radio, not forward)):
+            r.blockSignals(True)
+            r.setChecked(on)
+            r.blockSignals(False)
+        self.t_label.setText(f"t = {t} / {T}")
+        tr = self.trace
+        if forward:
+            self.image_view.set_step(t, dim_future=True)
+            self.feature_view.set_step(t, dim_future=True)
+            self.heatmap.show_until(t)
+            self.step_probs.show_until(t)
+            self.grad_norm.reveal_from(T + 1)
+            self.clip_view.set_record(None)
+            self.clip_view.summary.setText("The gradient exists once the backward pass has run "
+                                           "(press End, or keep playing).")
+        else:
+            self.image_view.set_step(t, dim_future=False)
+            self.feature_view.set_step(t, dim_future=False)
+            self.heatmap.show_until(T)
+            self.step_probs.show_until(T)
+            self.grad_norm.reveal_from(t)
+            if t == 1:
+                self.clip_view.set_record(tr.get("clip"))
+            else:
+                self.clip_view.set_record(None)
+                self.clip_view.summary.setText(
+                    f"Backward pass at t = {t}: the gradient is still being accumulated.")
+        self._narrate(forward, t)
+
+    def _narrate(self, forward: bool, t: int):
+        tr = self.trace
+        T = self.T
+        names = tr["class_names"]
+        cnn = tr["kind"] == "cnn-rnn"
+        rows = f"rows {4 * (t - 1) + 1}–{4 * t}" if cnn else f"row {t}"
+        if forward:
+            k, p = self.step_probs.predicted_at(t)
+            act = tr.get("activation", "tanh")
+            self.narration.setText(
+                f"<b>Forward, step {t} of {T}:</b> the RNN reads image {rows} and updates its "
+                f"memory h_{t} = {act}(W_xh x_{t} + W_hh h_{t - 1} + b) — column {t} of the "
+                f"heatmap. Stopped here it would say <b>{names[k]}</b> ({p:.0%}).")
+        else:
+            g = tr["dh_norm_t"]
+            gt = float(g[t - 1])
+            gT = float(g[T - 1])
+            cut = tr.get("bptt_cut") or 0
+            if t <= cut:
+                extra = (f"Truncated BPTT stops after {T - cut} steps, so h_{t} gets "
+                         "<b>no gradient</b> at all.")
+            elif gT > 0 and gt > 0:
+                ratio = gt / gT
+                extra = (f"||dl/dh_{t}|| = {gt:.2e}, that is {ratio:.2g}x the gradient at the "
+                         f"last step.")
+            else:
+                extra = f"||dl/dh_{t}|| = {gt:.2e}."
+            self.narration.setText(
+                f"<b>Backward, step {t}:</b> the error flows back from the output through "
+                f"W_hh to h_{t} ({rows}). {extra}")
+
+    def _slider_moved(self, t: int):
+        if self.trace is None:
+            return
+        if self.backward_radio.isChecked():
+            self.set_frame(2 * self.T + 1 - t)
+        else:
+            self.set_frame(t)
+
+    def _phase_clicked(self, forward_checked: bool):
+        if self.trace is None:
+            return
+        t = self.slider.value()
+        self.set_frame(t if forward_checked else 2 * self.T + 1 - t)
+
+    # --- playback ---------------------------------------------------------------------------
+    def _set_playing(self, on: bool):
+        if on and self.trace is None:
+            self.play_button.setChecked(False)
+            return
+        self.play_button.setText("Pause" if on else "Play")
+        self.play_button.setIcon(icon("pause" if on else "play"))
+        if on:
+            if self.frame >= 2 * self.T:
+                self.set_frame(1)
+            self.timer.start(SPEEDS[self.speed_combo.currentIndex()][1])
+        else:
+            self.timer.stop()
+
+    def _speed_changed(self, i: int):
+        if self.timer.isActive():
+            self.timer.start(SPEEDS[i][1])
+
+    def _tick(self):
+        if self.frame >= 2 * self.T:
+            self.play_button.setChecked(False)
+            return
+        self.set_frame(self.frame + 1)
+
+    def stop_playing(self):
+        self.play_button.setChecked(False)

@@ -1,0 +1,97 @@
+"""||dl/dh_t||: how much of the loss gradient reaches the hidden state at each timestep.
+
+Backpropagation through time starts at the last row (t = T) and walks back to t = 1; the plot
+reveals the norms in that order so the curve grows leftwards. The y axis is logarithmic: a
+straight downward slope to the left means the gradient shrinks by the same factor every step
+(vanishing); upward means exploding. Timesteps cut off by truncated BPTT get no gradient and are
+shaded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from app.plot_style import ACCENT, MUTED
+
+
+def _positive(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64).copy()
+    v[~(v > 0)] = np.nan  # zeros cannot be drawn on a log axis
+    return v
+
+
+class GradNormPlot(pg.PlotWidget):
+    """``set_norms(norms (T,), cut, batch_mean=None)``, then ``reveal_from(t)`` per frame."""
+
+    def __init__(self, object_name: str = "gradNormPlot", parent=None):
+        super().__init__(parent=parent)
+        self.setObjectName(object_name)
+        pi = self.getPlotItem()
+        pi.setLabel("bottom", "timestep t")
+        pi.setLabel("left", "||dl/dh_t||")
+        pi.showGrid(x=True, y=True, alpha=0.2)
+        pi.setLogMode(x=False, y=True)
+        pi.getAxis("left").enableAutoSIPrefix(False)
+        pi.getViewBox().setMouseEnabled(x=False, y=True)
+        self.legend = pi.addLegend(offset=(-4, -4), labelTextSize="8pt")
+        self.cut_region = pg.LinearRegionItem(values=(0.5, 0.5), movable=False,
+                                              brush=pg.mkBrush(120, 120, 120, 50),
+                                              pen=pg.mkPen(MUTED, width=1))
+        self.cut_region.setZValue(-10)
+        pi.addItem(self.cut_region, ignoreBounds=True)
+        self.cut_label = pg.TextItem("truncated:\nno gradient", color="#546e7a", anchor=(0, 0))
+        pi.addItem(self.cut_label, ignoreBounds=True)
+        self.batch_curve = pi.plot([], [], name="batch mean",
+                                   pen=pg.mkPen(MUTED, width=2, style=pg.QtCore.Qt.DashLine))
+        self.batch_curve.hover_format = lambda x, y: f"batch mean, t={int(x)}: {y:.3e}"
+        self.curve = pi.plot([], [], name="this image", pen=pg.mkPen("#6a1b9a", width=2),
+                             symbol="o", symbolSize=6, symbolBrush="#6a1b9a",
+                             connect="finite")
+        self.curve.hover_format = lambda x, y: f"this image, t={int(x)}: ||dl/dh_t|| = {y:.3e}"
+        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=2))
+        pi.addItem(self.cursor, ignoreBounds=True)
+        self.norms = None
+        self.cut = None
+        self.t_from = 1
+        self.setMinimumSize(220, 150)
+
+    def set_norms(self, norms: np.ndarray, cut: int | None = None,
+                  batch_mean: np.ndarray | None = None):
+        """``norms``: float (T,) ||dl/dh_t|| of one image; ``cut``: leading steps without any."""
+        self.norms = np.asarray(norms, dtype=np.float64)
+        self.cut = cut
+        T = len(self.norms)
+        if batch_mean is not None:
+            self.batch_curve.setData(np.arange(1, T + 1, dtype=np.float64),
+                                     _positive(batch_mean), connect="finite")
+        self.batch_curve.setVisible(batch_mean is not None)
+        if batch_mean is None:
+            self.legend.removeItem(self.batch_curve)
+        elif self.legend.getLabel(self.batch_curve) is None:
+            self.legend.addItem(self.batch_curve, "batch mean")
+        has_cut = bool(cut)
+        self.cut_region.setRegion((0.5, (cut or 0) + 0.5))
+        self.cut_region.setVisible(has_cut)
+        self.cut_label.setVisible(has_cut)
+        pi = self.getPlotItem()
+        pi.setXRange(0.5, T + 0.5, padding=0)
+        finite = _positive(self.norms)
+        if batch_mean is not None:
+            finite = np.concatenate([finite, _positive(batch_mean)])
+        if np.isfinite(finite).any():
+            lo, hi = np.nanmin(finite), np.nanmax(finite)
+            pi.setYRange(np.log10(lo) - 0.3, np.log10(hi) + 0.3, padding=0)
+            self.cut_label.setPos(0.6, np.log10(hi) + 0.25)
+        self.reveal_from(self.t_from if 1 <= self.t_from <= T + 1 else 1)
+
+    def reveal_from(self, t: int):
+        """Show the norms for timesteps t..T (1-based); t = T + 1 shows nothing yet."""
+        if self.norms is None:
+            return
+        T = len(self.norms)
+        self.t_from = int(np.clip(t, 1, T + 1))
+        x = np.arange(self.t_from, T + 1, dtype=np.float64)
+        self.curve.setData(x, _positive(self.norms[self.t_from - 1:]))
+        self.cursor.setValue(self.t_from)
+        self.cursor.setVisible(self.t_from <= T)

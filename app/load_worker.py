@@ -1,0 +1,51 @@
+"""Load a data set on a background thread (CIFAR-10 decoding takes seconds the first time)."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from PySide6 import QtCore
+
+from core.blas import limit_blas_threads
+from core.errors import RnnscopeError
+
+
+class LoadDataWorker(QtCore.QObject):
+    """``core.datasets.load_data(spec, ...)``; ``loaded(DataSplits)`` or ``failed(message)``.
+
+    The DataSplits handed over is not touched by this thread afterwards.
+    """
+
+    progress = QtCore.Signal(int, int)
+    loaded = QtCore.Signal(object)
+    failed = QtCore.Signal(str)
+    done = QtCore.Signal()
+
+    def __init__(self, spec, subset=None, scheme: str = "default", seed: int = 0):
+        super().__init__()
+        self.spec, self.subset, self.scheme, self.seed = spec, subset, scheme, seed
+        self._last = 0.0
+
+    def _progress(self, done: int, total: int):
+        now = time.perf_counter()
+        if now - self._last >= 0.05 or done >= total:
+            self._last = now
+            self.progress.emit(int(done), int(total))
+
+    @QtCore.Slot()
+    def run(self):
+        limit_blas_threads(1)
+        try:
+            from core.datasets import load_data
+
+            splits = load_data(self.spec, scheme=self.scheme, subset=self.subset, seed=self.seed,
+                               progress=self._progress)
+            self.loaded.emit(splits)
+        except RnnscopeError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # a bug, not a user mistake: keep the traceback
+            traceback.print_exc()
+            self.failed.emit(f"internal error while loading data: {exc!r}")
+        finally:
+            self.done.emit()

@@ -1,0 +1,88 @@
+"""The input image, large, with the rows the RNN is reading highlighted.
+
+Row-RNN: timestep t reads image row t (one row band of height 1). CNN+RNN: feature-map row t
+comes from the 4-row band 4(t-1)+1 .. 4t of the image (two 2x2 poolings), so the band is 4 rows
+high. Rows the network has not read yet are dimmed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtGui, QtWidgets
+
+from app.plot_style import ACCENT
+
+
+class RowImageView(pg.PlotWidget):
+    """Show an (R, C, 3) uint8 image or an (R, C) float map and highlight a band of rows."""
+
+    def __init__(self, object_name: str = "imageView", title_rows: str = "image row", parent=None):
+        super().__init__(parent=parent)
+        self.setObjectName(object_name)
+        pi = self.getPlotItem()
+        pi.setLabel("left", title_rows)
+        pi.hideAxis("bottom")
+        pi.setMenuEnabled(False)
+        vb = pi.getViewBox()
+        vb.setAspectLocked(True)
+        vb.invertY(True)
+        vb.setMouseEnabled(x=False, y=False)
+        self.setMinimumSize(180, 180)
+        self.image_item = pg.ImageItem()
+        self.image_item.export_name = "image"
+        self.image_item.hover_format = self._hover
+        pi.addItem(self.image_item)
+        pen = QtGui.QPen(QtGui.QColor(ACCENT))
+        pen.setWidthF(0.25)
+        self.band = QtWidgets.QGraphicsRectItem()
+        self.band.setPen(pen)
+        col = QtGui.QColor(ACCENT)
+        col.setAlpha(60)
+        self.band.setBrush(col)
+        self.band.setZValue(10)
+        pi.addItem(self.band, ignoreBounds=True)
+        self.dim = QtWidgets.QGraphicsRectItem()
+        self.dim.setPen(QtGui.QPen(QtGui.Qt.NoPen))
+        self.dim.setBrush(QtGui.QColor(255, 255, 255, 150))
+        self.dim.setZValue(5)
+        pi.addItem(self.dim, ignoreBounds=True)
+        self.shape = (0, 0)
+        self.rows_per_step = 1
+
+    def set_image(self, image: np.ndarray, rows_per_step: int = 1, levels=None):
+        """``image``: uint8 (R, C, 3) or float (R, C); ``rows_per_step`` rows = one timestep."""
+        self.shape = image.shape[:2]
+        self.rows_per_step = rows_per_step
+        if image.ndim == 2:
+            self.image_item.setImage(np.asarray(image, dtype=np.float32),
+                                     levels=levels, autoLevels=levels is None)
+            self.image_item.setColorMap(pg.colormap.get("viridis"))
+        else:
+            self.image_item.setImage(np.asarray(image), levels=(0, 255), autoLevels=False)
+        r, c = self.shape
+        self.image_item.setRect(0, 0, c, r)
+        ticks = [(i - 0.5, str(i)) for i in range(1, r + 1) if i == 1 or i % max(1, r // 8) == 0]
+        self.getPlotItem().getAxis("left").setTicks([ticks, []])
+        self.getPlotItem().getViewBox().setRange(xRange=(0, c), yRange=(0, r), padding=0.02)
+
+    def set_step(self, t: int | None, dim_future: bool = True):
+        """Highlight timestep ``t`` (1-based); None hides the band. Dims rows after the band."""
+        r, c = self.shape
+        if t is None or r == 0:
+            self.band.setVisible(False)
+            self.dim.setVisible(False)
+            return
+        y0 = (t - 1) * self.rows_per_step
+        h = self.rows_per_step
+        self.band.setRect(0, y0, c, h)
+        self.band.setVisible(True)
+        self.dim.setRect(0, y0 + h, c, max(0, r - y0 - h))
+        self.dim.setVisible(dim_future and y0 + h < r)
+
+    def _hover(self, col, row, value):
+        step = row // self.rows_per_step + 1
+        if np.ndim(value) == 0:
+            return f"row {row + 1} (timestep {step}), column {col + 1}: {float(value):.3g}"
+        rgb = ", ".join(str(int(v)) for v in value)
+        return f"row {row + 1} (timestep {step}), column {col + 1}: RGB {rgb}"

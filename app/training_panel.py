@@ -1,0 +1,185 @@
+"""Live training curves: loss and accuracy per step (train) and per evaluation (validation),
+with the steps where gradient clipping fired marked on the loss curve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from app.plot_frame import PlotFrame
+from app.plot_style import BAD, make_plot
+
+EMA = 0.95  # smoothing of the per-batch curves
+
+
+class _Growing:
+    """An append-only float column that doubles its buffer (no per-step reallocation)."""
+
+    def __init__(self):
+        self.buf = np.zeros(256)
+        self.n = 0
+
+    def extend(self, values):
+        values = np.asarray(values, dtype=np.float64)
+        need = self.n + len(values)
+        if need > len(self.buf):
+            self.buf = np.concatenate([self.buf, np.zeros(max(need, 2 * len(self.buf)))])
+        self.buf[self.n:need] = values
+        self.n = need
+
+    @property
+    def data(self) -> np.ndarray:
+        return self.buf[: self.n]
+
+    def clear(self):
+        self.n = 0
+
+
+class TrainingPanel(QtWidgets.QWidget):
+    message = QtCore.Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("trainingPanel")
+        self.loss_plot = make_plot("lossPlot", x_label="training step", y_label="loss")
+        self.acc_plot = make_plot("accPlot", x_label="training step", y_label="accuracy")
+        lp, ap = self.loss_plot.getPlotItem(), self.acc_plot.getPlotItem()
+        lp.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        ap.addLegend(offset=(-4, -4), labelTextSize="8pt")
+        ap.setYRange(0, 1, padding=0.02)
+        ap.setXLink(lp)
+        self.loss_raw = lp.plot([], [], name="batch loss", pen=pg.mkPen("#90caf9", width=1))
+        self.loss_smooth = lp.plot([], [], name="batch loss (smoothed)",
+                                   pen=pg.mkPen("#1565c0", width=2))
+        self.val_loss = lp.plot([], [], name="validation loss", pen=pg.mkPen("#ef6c00", width=2),
+                                symbol="o", symbolSize=7, symbolBrush="#ef6c00")
+        self.clip_marks = pg.ScatterPlotItem(name="clipping fired", symbol="t", size=6,
+                                             pen=None, brush=pg.mkBrush(BAD))
+        lp.addItem(self.clip_marks)  # named, so the legend lists it
+        self.acc_smooth = ap.plot([], [], name="batch accuracy (smoothed)",
+                                  pen=pg.mkPen("#1565c0", width=2))
+        self.val_acc = ap.plot([], [], name="validation accuracy",
+                               pen=pg.mkPen("#ef6c00", width=2), symbol="o", symbolSize=7,
+                               symbolBrush="#ef6c00")
+        for c in (self.loss_raw, self.loss_smooth, self.acc_smooth):
+            c.setDownsampling(auto=True, method="peak")
+            c.setClipToView(True)
+        self.loss_raw.hover_format = lambda x, y: f"step {int(x)}: batch loss {y:.4f}"
+        self.loss_smooth.hover_format = lambda x, y: f"step {int(x)}: smoothed loss {y:.4f}"
+        self.val_loss.hover_format = lambda x, y: f"step {int(x)}: validation loss {y:.4f}"
+        self.val_acc.hover_format = lambda x, y: f"step {int(x)}: validation accuracy {y:.1%}"
+        self.acc_smooth.hover_format = lambda x, y: f"step {int(x)}: batch accuracy {y:.1%}"
+        self.clip_marks.hover_format = lambda x, y: f"step {int(x)}: clipping fired (loss {y:.4f})"
+
+        self.loss_frame = PlotFrame(
+            "Loss", self.loss_plot,
+            "Batch loss should fall; the orange validation loss tells whether it generalises. "
+            "Red marks: steps where the gradient was clipped.", export_name="loss")
+        self.acc_frame = PlotFrame(
+            "Accuracy", self.acc_plot,
+            "Chance is 1 / number of classes (10%). A gap between batch and validation "
+            "accuracy that keeps growing means overfitting.", export_name="accuracy")
+        self.stats = QtWidgets.QLabel("Press Train to start. Curves appear as steps arrive.")
+        self.stats.setObjectName("trainingStats")
+        self.stats.setWordWrap(True)
+        self.stats.setTextFormat(QtCore.Qt.RichText)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.stats)
+        split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        split.addWidget(self.loss_frame)
+        split.addWidget(self.acc_frame)
+        lay.addWidget(split, 1)
+        self.clear()
+
+    def clear(self):
+        self.steps, self.losses, self.smooth_loss = _Growing(), _Growing(), _Growing()
+        self.smooth_acc = _Growing()
+        self.clip_x, self.clip_y = _Growing(), _Growing()
+        self.eval_x, self.eval_loss, self.eval_acc = [], [], []
+        self._ema_loss = self._ema_acc = None
+        self.n_clipped = 0
+        self.best = None
+        self.finished_text = ""
+        for c in (self.loss_raw, self.loss_smooth, self.val_loss, self.acc_smooth, self.val_acc):
+            c.setData([], [])
+        self.clip_marks.setData([], [])
+
+    def load_history(self, history: dict):
+        """Show the steps/evals of an earlier run (a loaded checkpoint) at once."""
+        self.clear()
+        steps = history.get("steps") or []
+        self.add_steps([{"step": s["step"], "loss": s["loss"], "acc": s.get("acc"),
+                         "clip": {"fired": s.get("clip_fired", False)}} for s in steps],
+                       refresh=False)
+        for ev in history.get("evals") or []:
+            self.add_eval(ev, refresh=False)
+        self._refresh()
+
+    def add_steps(self, events: list[dict], refresh: bool = True):
+        if not events:
+            return
+        xs, ls, sl, sa = [], [], [], []
+        for ev in events:
+            loss = ev["loss"]
+            acc = ev.get("acc")
+            self._ema_loss = loss if self._ema_loss is None else (
+                EMA * self._ema_loss + (1 - EMA) * loss)
+            if acc is not None:
+                self._ema_acc = acc if self._ema_acc is None else (
+                    EMA * self._ema_acc + (1 - EMA) * acc)
+            xs.append(ev["step"])
+            ls.append(loss)
+            sl.append(self._ema_loss)
+            sa.append(np.nan if self._ema_acc is None else self._ema_acc)
+            if (ev.get("clip") or {}).get("fired"):
+                self.clip_x.extend([ev["step"]])
+                self.clip_y.extend([loss])
+                self.n_clipped += 1
+        self.steps.extend(xs)
+        self.losses.extend(ls)
+        self.smooth_loss.extend(sl)
+        self.smooth_acc.extend(sa)
+        if refresh:
+            self._refresh()
+
+    def add_eval(self, ev: dict, refresh: bool = True):
+        self.eval_x.append(ev["step"])
+        self.eval_loss.append(np.nan if ev.get("val_loss") is None else ev["val_loss"])
+        self.eval_acc.append(np.nan if ev.get("val_acc") is None else ev["val_acc"])
+        if ev.get("best"):
+            self.best = (ev["step"], ev.get("val_acc"))
+        if refresh:
+            self._refresh()
+
+    def set_finished(self, text: str):
+        self.finished_text = text
+        self._refresh_stats()
+
+    def _refresh(self):
+        x = self.steps.data
+        self.loss_raw.setData(x, self.losses.data)
+        self.loss_smooth.setData(x, self.smooth_loss.data)
+        self.acc_smooth.setData(x, self.smooth_acc.data, connect="finite")
+        self.clip_marks.setData(self.clip_x.data, self.clip_y.data)
+        self.val_loss.setData(np.array(self.eval_x, float), np.array(self.eval_loss, float))
+        self.val_acc.setData(np.array(self.eval_x, float), np.array(self.eval_acc, float))
+        self._refresh_stats()
+
+    def _refresh_stats(self):
+        n = self.steps.n
+        if n == 0:
+            self.stats.setText(self.finished_text or "Press Train to start.")
+            return
+        parts = [f"<b>{n:,}</b> steps, last batch loss {self.losses.data[-1]:.4f}"]
+        parts.append(f"clipping fired on <b>{self.n_clipped / n:.0%}</b> of steps")
+        if self.eval_x:
+            va = self.eval_acc[-1]
+            parts.append(f"validation accuracy {va:.1%} at step {self.eval_x[-1]}")
+        if self.best and self.best[1] is not None:
+            parts.append(f"best {self.best[1]:.1%} (step {self.best[0]})")
+        text = " · ".join(parts)
+        if self.finished_text:
+            text += f"<br>{self.finished_text}"
+        self.stats.setText(text)
