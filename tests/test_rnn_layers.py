@@ -113,32 +113,3 @@ def test_float32_stays_float32_and_bad_activation_is_rejected():
     assert all(g.dtype == np.float32 for g in rnn_backward(np.ones_like(h), cache))
     with pytest.raises(ConfigError, match="activation"):
         check_activation("gelu")
-
-
-def test_loop_blas_threads_knob_limits_only_the_loop_and_changes_no_result():
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    from core import rnn_layers
-
-    def blas_threads():
-        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
-
-    x, h0, Wx, Wh, b, rng = setup(6)
-    h, cache = rnn_forward(x, h0, Wx, Wh, b)
-    ref = rnn_backward(np.ones_like(h), cache)
-    with threadpool_limits(limits=2, user_api="blas"):
-        try:
-            rnn_layers.set_loop_blas_threads(1)
-            with rnn_layers._loop_context():
-                assert set(blas_threads()) == {1}
-            assert set(blas_threads()) == {2}
-            h1, cache1 = rnn_forward(x, h0, Wx, Wh, b)
-            got = rnn_backward(np.ones_like(h1), cache1)
-            assert set(blas_threads()) == {2}
-        finally:
-            rnn_layers.set_loop_blas_threads(None)
-    np.testing.assert_allclose(h1, h, rtol=1e-14)
-    for a, r in zip(got, ref):
-        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-15)
-    with pytest.raises(ValueError):
-        rnn_layers.set_loop_blas_threads(0)

@@ -238,20 +238,3 @@ def test_float64_run_keeps_dtype(probe):
     tr = Trainer(_cfg(dtype="float64", epochs=1), probe)
     assert tr.run()["reason"] == "completed"
     assert all(v.dtype == np.float64 for v in tr.model.params.values())
-
-
-def test_limit_blas_threads_restores_on_exit():
-    from core.blas import blas_threads, limit_blas_threads
-
-    before = blas_threads()
-    if before is None:
-        pytest.skip("no BLAS library loaded")
-    other = 2 if before == 1 else 1
-    with limit_blas_threads(other):
-        assert blas_threads() == other
-    assert blas_threads() == before
-    limit_blas_threads(other)  # as a plain call it stays in force
-    assert blas_threads() == other
-    limit_blas_threads(before)
-    with pytest.raises(ValueError):
-        limit_blas_threads(0)
