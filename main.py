@@ -40,6 +40,9 @@ TRAIN_OPTIONS = [
     ("--max-minutes", dict(type=float, metavar="F", help="time budget in minutes"),
      "max_minutes"),
     ("--seed", dict(type=int, metavar="N"), "seed"),
+    ("--workers", dict(type=int, metavar="N",
+                       help="threads that share each batch, one core each (default: the "
+                       "machine's cores, up to 4; 1 leaves a core free)"), "workers"),
 ]
 
 

@@ -12,9 +12,10 @@ measured in the same run so the fraction of peak is visible. Nominal work per im
 (T=32, D=96, H=256) 17.3 MFLOP, CNN+RNN (64, 64 channels, H=128) ~68 MFLOP. If PyTorch is
 importable, the equivalent PyTorch models (nn.RNN, nn.Conv2d, torch.optim.SGD) are timed in
 the same run, each in a fresh subprocess, and the ratio printed; rnnscope never depends on it.
-At more than one thread two engine variants are timed too: the recurrent loops alone on one
-BLAS thread (``set_loop_blas_threads(1)``) and, for the CNN+RNN, the conv chunks on Python
-worker threads (``set_conv_workers(n)``).
+At more than one thread three engine variants are timed too: the recurrent loops alone on one
+BLAS thread (``set_loop_blas_threads(1)``); for the CNN+RNN, the conv chunks on Python worker
+threads (``set_conv_workers(n)``); and the batch split over n threads with one BLAS thread
+each (``core.batch_parallel``, what ``train --workers n`` runs; the issue's targets apply).
 Peak memory of one CNN+RNN step at B=256 is measured in a fresh subprocess (VmHWM, Linux) and
 with tracemalloc (NumPy arrays only).
 
@@ -40,12 +41,14 @@ from threadpoolctl import threadpool_info, threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.batch_parallel import parallel_loss  # noqa: E402
 from core.conv import set_conv_workers  # noqa: E402
 from core.models import CNNRNN, RowRNN  # noqa: E402
 from core.rnn_layers import set_loop_blas_threads  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "bench_engine.json"
 ROW_MFLOP, CNN_MFLOP = 17.3, 68.0
+TARGETS = {"row-rnn": 8000, "cnn-rnn": 1200}  # images/s at 2 threads (issue 3)
 LR = 1e-3
 
 
@@ -89,14 +92,14 @@ def matmul_gflops(threads, n=1024, reps=15):
     return {"median": 2 * n**3 / med / 1e9, "best": 2 * n**3 / best / 1e9}
 
 
-def sgd_step(model, X, y, trace=False):
-    out = model.loss(X, y, trace=trace)
+def sgd_step(model, X, y, trace=False, workers=1):
+    out = parallel_loss(model, X, y, 0.0, trace, workers)
     grads = out[1]
     for k, p in model.params.items():
         p -= LR * grads[k]
 
 
-def time_numpy_model(kind, batch, threads, reps, trace=False):
+def time_numpy_model(kind, batch, threads, reps, trace=False, workers=1):
     rng = np.random.default_rng(0)
     if kind == "row-rnn":
         model = RowRNN()
@@ -106,7 +109,8 @@ def time_numpy_model(kind, batch, threads, reps, trace=False):
         X = rng.standard_normal((batch, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, batch)
     with threadpool_limits(limits=threads, user_api="blas"):
-        med, best, iqr, done = median_seconds(lambda: sgd_step(model, X, y, trace), reps)
+        med, best, iqr, done = median_seconds(lambda: sgd_step(model, X, y, trace, workers),
+                                              reps)
     # at one thread on a loaded machine, images per CPU-second estimates the quiet figure
     return {"images_per_s": batch / med, "best_images_per_s": batch / best,
             "images_per_cpu_s": batch / median_seconds.last_cpu,
@@ -265,15 +269,28 @@ def main(argv=None):
                     set_conv_workers(1)
                 print(f"{'':8s} conv chunks on {threads} threads (BLAS 1 inside): "
                       f"{r['conv_workers']['images_per_s']:8.0f} images/s")
+            if threads > 1:  # the batch split over threads, one BLAS thread each (the trainer's)
+                b = time_numpy_model(kind, batch, threads, reps, workers=threads)
+                b["gflops"] = b["images_per_s"] * mflop / 1e3
+                b["fraction_of_sgemm"] = b["gflops"] / peak["median"]
+                b["target_images_per_s"] = TARGETS[kind]
+                r["batch_split"] = b
+                print(f"{'':8s} batch split over {threads} threads (BLAS 1 each): "
+                      f"{b['images_per_s']:8.0f} images/s = {100 * b['fraction_of_sgemm']:.0f}% "
+                      f"of sgemm (target {TARGETS[kind]})")
             if have_torch:
                 variants = [("torch", False)] + ([("torch_channels_last", True)]
                                                   if kind == "cnn-rnn" else [])
                 for name, cl in variants:
                     t = torch_in_subprocess(kind, batch, threads, reps, channels_last=cl)
                     t["numpy_over_torch"] = r["images_per_s"] / t["images_per_s"]
+                    ours = f"NumPy/PyTorch = {t['numpy_over_torch']:.2f}"
+                    if "batch_split" in r:
+                        t["batch_split_over_torch"] = (r["batch_split"]["images_per_s"]
+                                                       / t["images_per_s"])
+                        ours += f", batch split/PyTorch = {t['batch_split_over_torch']:.2f}"
                     r[name] = t
-                    print(f"{'':8s} {name}: {t['images_per_s']:8.0f} images/s -> NumPy/PyTorch "
-                          f"= {t['numpy_over_torch']:.2f}")
+                    print(f"{'':8s} {name}: {t['images_per_s']:8.0f} images/s -> {ours}")
             run["models"][kind] = r
         result["runs"].append(run)
     if not have_torch:

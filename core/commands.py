@@ -266,6 +266,10 @@ def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None
         return trainer, splits
     if data == "probe" and preset and "subset" not in overrides:
         overrides["subset"] = None  # a preset's subset size is meant for CIFAR-10
+    if "workers" not in overrides:
+        from core.threads import default_workers
+
+        overrides["workers"] = default_workers()
     config = build_config(preset, overrides)
     for w in config.warnings():
         if log:

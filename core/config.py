@@ -42,6 +42,10 @@ class TrainConfig:
     (x decay every epoch) | 'warmup-exp' (warmup_epochs, then x decay per epoch).
     augment: random crop (padding crop_pad px; 0 = no crop) + horizontal flip.
     scheme / subset: passed to core.datasets.load_data. max_minutes: None = no time budget.
+    workers: threads that share each training batch (core.batch_parallel; 1 = one thread).
+    It changes only the order of floating-point sums, so a run is reproducible for a given
+    value; the command line defaults to the machine's cores (up to 4), the app keeps 1 so
+    the window stays responsive.
     """
 
     model: str = "row-rnn"
@@ -72,6 +76,7 @@ class TrainConfig:
     max_minutes: float | None = None
     seed: int = 0
     dtype: str = "float32"
+    workers: int = 1
     preset: str | None = field(default=None)
 
     # -- derived values -------------------------------------------------------------------
@@ -178,6 +183,8 @@ class TrainConfig:
         if not (integer(self.seed) and 0 <= self.seed < 2**32):
             bad("seed", self.seed, "the seed must be an integer in 0..2**32-1")
         choice("dtype", self.dtype, DTYPES)
+        if not (integer(self.workers) and 1 <= self.workers <= 64):
+            bad("workers", self.workers, "the number of training threads must be 1..64")
         return self
 
     def warnings(self) -> list[str]:

@@ -26,24 +26,20 @@ Workers: ``set_conv_workers(n)`` (default 1) lets the fused stack run its chunks
 threads (NumPy and BLAS release the GIL), with BLAS limited to one thread meanwhile, so the
 elementwise work (im2col, pooling, ReLU) uses several cores too. Results then differ from one
 worker only by the order of the partial weight-gradient sums. Leave it at 1 where a core must
-stay free (the app's training worker). The BLAS limit is process-wide while the chunks run:
-do not run two multi-worker passes at once from different threads.
+stay free (the app's training worker). ``core.threads.run_parts`` runs the chunks; inside a
+batch-parallel part (``core.batch_parallel``) they run serially in that part's thread.
 
 The naive loop twins are in ``core.naive``.
 """
 
-from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import nullcontext
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from core.threads import run_parts
 
 CHUNK = 16  # images per chunk in the fused conv stack
 
 _workers = 1
-_executor = None
-_executor_size = 0
-_controller = None
 
 
 def set_conv_workers(n):
@@ -53,32 +49,6 @@ def set_conv_workers(n):
     if n < 1:
         raise ValueError(f"conv workers must be >= 1, got {n}")
     _workers = n
-
-
-def _run_parts(fn, parts):
-    """[fn(0), ..., fn(parts-1)]: part 0 in this thread, the others on the worker pool, with
-    BLAS held to one thread while they run (several parts) so threads x BLAS <= cores."""
-    global _executor, _executor_size, _controller
-    if parts == 1:
-        return [fn(0)]
-    if _executor is None or _executor_size < parts - 1:
-        if _executor is not None:
-            _executor.shutdown(wait=True)
-        _executor = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="conv")
-        _executor_size = parts - 1
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()
-    limit = _controller.limit(limits=1, user_api="blas") if _controller.lib_controllers \
-        else nullcontext()
-    with limit:
-        futures = [_executor.submit(fn, i) for i in range(1, parts)]
-        try:
-            first = fn(0)
-        finally:
-            wait(futures)  # never leave workers running past the BLAS limit
-        return [first] + [f.result() for f in futures]
 
 
 def pad1(x):
@@ -228,7 +198,7 @@ def conv_stack_forward(x, w1, b1, w2, b2, chunk=CHUNK, workers=None):
             z2 += b2
             np.maximum(z2, 0, out=z2)
 
-    _run_parts(run, parts)
+    run_parts(run, parts)
     cache = {"xp": xp, "p1": p1, "out": out, "pool1": pool1, "pool2": pool2,
              "w1": w1, "w2": w2, "chunk": chunk, "parts": parts}
     return out, cache
@@ -287,7 +257,7 @@ def conv_stack_backward(dout, cache):
             dw1 += im2col3x3(xp[n0:n1], out=cols1[:r1]).T @ dy1[:n].reshape(r1, C1)
         return dw1, db1, dw2
 
-    partial = _run_parts(run, parts)
+    partial = run_parts(run, parts)
     dw1, db1, dw2 = partial[0]
     for pdw1, pdb1, pdw2 in partial[1:]:
         dw1 += pdw1

@@ -59,6 +59,18 @@ def _check_window(bptt_window):
     return int(bptt_window)
 
 
+def add_l2(params, grads, reg):
+    """Add L2 on the weights (keys starting with ``W_``) to ``grads`` in place: g += reg * W.
+    Returns the penalty reg / 2 * sum ||W||^2 (0.0 when reg is 0)."""
+    penalty = 0.0
+    if reg:
+        for k, w in params.items():
+            if k.startswith("W_"):
+                penalty += 0.5 * reg * float(np.sum(w * w))
+                grads[k] += reg * w
+    return penalty
+
+
 class _RNNClassifier:
     """Shared recurrent part + head; subclasses provide ``_encode`` / ``_encode_backward``."""
 
@@ -165,14 +177,8 @@ class _RNNClassifier:
         grads["W_xh"], grads["W_hh"], grads["b_h"] = g.dWx, g.dWh, g.db
         self._encode_backward(g.dx, enc, grads)
 
-        reg_loss = 0.0
-        if reg:
-            for k, w in p.items():
-                if k.startswith("W_"):
-                    reg_loss += 0.5 * reg * float(np.sum(w * w))
-                    grads[k] += reg * w
         grads = {k: grads[k] for k in p}  # same order as params
-        loss = data_loss + reg_loss
+        loss = data_loss + add_l2(p, grads, reg)
         if not trace:
             return loss, grads
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.batch_parallel import parallel_loss
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.clipping import clip_gradients
 from core.config import TrainConfig
@@ -37,7 +38,7 @@ from core.schedules import make_schedule
 TRAIN_EVAL_IMAGES = 1000   # train loss/acc at each evaluation: a fixed random subset this big
 EVAL_BATCH = 500           # images per forward pass when evaluating
 DH_ROWS_PER_EPOCH = 25     # about this many dh_norm rows per epoch are kept in the history
-RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "patience", "eval_every")
+RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "patience", "eval_every", "workers")
 _SAME_DIR = object()
 
 
@@ -215,7 +216,7 @@ class Trainer:
             images = augment_batch(images, self.rng, crop_pad=cfg.crop_pad, flip=True)
         X = self.model.input_from_images(self.normalizer.apply(images, dtype=self.dtype))
         lr = float(self.schedule(self.epoch))
-        loss, grads, trace = self.model.loss(X, y, reg=cfg.reg, trace="norms")
+        loss, grads, trace = parallel_loss(self.model, X, y, cfg.reg, "norms", cfg.workers)
         loss = float(loss)
         if not math.isfinite(loss):
             return None, f"the loss became {loss}"
@@ -436,7 +437,7 @@ class Trainer:
 
         checkpoint_dir: where to keep writing best/last.npz (default: the folder of ``path``;
         None = do not write). overrides: new values for epochs / max_minutes / patience /
-        eval_every (e.g. to train longer).
+        eval_every (e.g. to train longer) / workers (threads; exact resumes keep the same).
         """
         path = Path(path)
         ck = load_checkpoint(path)

@@ -238,3 +238,20 @@ def test_float64_run_keeps_dtype(probe):
     tr = Trainer(_cfg(dtype="float64", epochs=1), probe)
     assert tr.run()["reason"] == "completed"
     assert all(v.dtype == np.float64 for v in tr.model.params.values())
+
+
+def test_two_workers_train_like_one(probe):
+    """workers=2 splits each batch over two threads: the same run up to rounding (float64)."""
+    one = Trainer(_cfg(dtype="float64", reg=1e-3), probe)
+    two = Trainer(_cfg(dtype="float64", reg=1e-3, workers=2), probe)
+    one.run()
+    two.run()
+    losses1 = [s["loss"] for s in one.history["steps"]]
+    losses2 = [s["loss"] for s in two.history["steps"]]
+    assert len(losses2) == len(losses1) == 10
+    np.testing.assert_allclose(losses2, losses1, rtol=1e-9)
+    for k, v in one.model.params.items():
+        np.testing.assert_allclose(two.model.params[k], v, rtol=1e-8, atol=1e-10)
+    assert two.history["config"]["workers"] == 2
+    with pytest.raises(ConfigError, match="workers"):
+        _cfg(workers=0).validate()
