@@ -24,7 +24,7 @@ MODELS = ("row-rnn", "cnn-rnn")
 TRAIN_OPTIONS = [
     ("--epochs", dict(type=int, metavar="N", help="maximum number of epochs"), "epochs"),
     ("--batch-size", dict(type=int, metavar="N", help="images per training step"), "batch_size"),
-    ("--optimizer", dict(choices=("sgd", "momentum", "adam")), "optimizer"),
+    ("--optimizer", dict(choices=("sgd", "momentum", "nesterov", "adam")), "optimizer"),
     ("--lr", dict(type=float, metavar="F", help="learning rate"), "lr"),
     ("--reg", dict(type=float, metavar="F", help="L2 weight decay strength"), "reg"),
     ("--clip", dict(choices=("value", "norm", "none"),
@@ -151,7 +151,9 @@ def main(argv=None) -> int:
         if args.command == "evaluate":
             return commands.evaluate_command(args.checkpoint, args.data, as_json=args.json)
         if args.command == "report":
-            return commands.report_command(args.checkpoint, args.data, args.out,
+            from app.figures import write_report  # matplotlib, no Qt
+
+            return commands.report_command(args.checkpoint, args.data, args.out, write_report,
                                            tsne_points=args.tsne_points)
         if args.command == "overfit":
             return commands.overfit_command(args.data, preset=args.preset,

@@ -463,12 +463,12 @@ def report_data(checkpoint, data: str, tsne_points: int = 1000, seed: int = 0, l
     }
 
 
-def report_command(checkpoint, data: str, out, tsne_points: int = 1000) -> int:
+def report_command(checkpoint, data: str, out, write_figures, tsne_points: int = 1000) -> int:
+    """`report`: ``write_figures(report_data, out_dir) -> [png paths]`` renders the figures
+    (the command line passes app.figures.write_report: matplotlib stays out of core)."""
     out_dir = prepare_out_dir(out)
     rd = report_data(checkpoint, data, tsne_points=tsne_points, log=_stderr_line)
-    from app.figures import write_report  # matplotlib only here
-
-    paths = write_report(rd, out_dir)
+    paths = write_figures(rd, out_dir)
     write_json_atomic(out_dir / "summary.json", {
         "checkpoint": rd["checkpoint"], "model": rd["model"], "data": rd["data"],
         "test": rd["summary"], "class_names": rd["class_names"],
