@@ -115,6 +115,39 @@ def save_checkpoint(path, model, normalizer, optimizer_state: dict | None, meta:
     return path
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (a .npz), empty or not
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _check_file_type(path: Path) -> None:
+    """Refuse what is not a zip archive before numpy guesses (and suggests pickle loading)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except PermissionError:
+        raise CheckpointError(f"checkpoint {path} cannot be read (permission denied); fix its "
+                              "permissions (e.g. chmod u+r) or copy it somewhere readable"
+                              ) from None
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({exc.strerror or exc}); "
+                              "check the file or use another checkpoint") from None
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes), not a checkpoint (a run cut off "
+                              "while writing it?); use another checkpoint or retrain")
+    if head[:4] in _ZIP_MAGIC:
+        return
+    if head.startswith(_NPY_MAGIC):
+        what = "a single .npy array, not an .npz archive"
+    elif head.startswith(b"\x80"):
+        what = "a Python pickle, not an .npz archive"
+    elif all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        what = "a text file, not an .npz archive"
+    else:
+        what = "not an .npz archive"
+    raise CheckpointError(f"{path} is not an rnnscope checkpoint ({what}); give a "
+                          "best.npz/last.npz written by rnnscope")
+
+
 def read_checkpoint_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and check the archive only: (meta, arrays by full key). CheckpointError on any fault."""
     path = Path(path)
@@ -123,6 +156,7 @@ def read_checkpoint_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
     if path.is_dir():
         raise CheckpointError(f"checkpoint {path} is a folder; give the .npz file "
                               "(e.g. best.npz or last.npz inside it)")
+    _check_file_type(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = list(z.files)
@@ -132,8 +166,13 @@ def read_checkpoint_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
             arrays = {k: z[k] for k in keys}
     except CheckpointError:
         raise
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except PermissionError:
+        raise CheckpointError(f"checkpoint {path} cannot be read (permission denied); fix its "
+                              "permissions (e.g. chmod u+r) or copy it somewhere readable"
+                              ) from None
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
+            AttributeError, TypeError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint (corrupted or truncated: "
                               f"{reason}); use another checkpoint or retrain") from None
     try:
@@ -143,19 +182,54 @@ def read_checkpoint_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
                               "another checkpoint or retrain") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an rnnscope checkpoint (unknown metadata format)")
-    if int(meta.get("version", 0)) > VERSION:
+    version = meta.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path} has corrupted metadata (version {version!r} is not a "
+                              "number); use another checkpoint or retrain")
+    if version > VERSION:
         raise CheckpointError(f"{path} was written by a newer rnnscope (checkpoint version "
-                              f"{meta.get('version')}); update rnnscope")
+                              f"{version}); update rnnscope")
     return meta, arrays
 
 
-def load_checkpoint(path, expect_kind: str | None = None) -> Checkpoint:
+DATASET_LABELS = {"cifar10": "CIFAR-10", "probe": "the memory-probe task"}
+_DATASET_HINTS = {"cifar10": "--data PATH (the CIFAR-10 tarball or its folder)",
+                  "probe": "--data probe"}
+
+
+def checkpoint_dataset(meta: dict) -> str | None:
+    """The data set a checkpoint was trained on: 'cifar10' | 'probe' (None if not recorded)."""
+    data = meta.get("data")
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def check_dataset(meta: dict, dataset: str | None, path) -> None:
+    """CheckpointError if the checkpoint was trained on another data set than ``dataset``.
+
+    ``dataset``: 'cifar10' | 'probe' (what the user is about to evaluate, report or resume on);
+    None, or a checkpoint that does not record its data set, passes.
+    """
+    trained = checkpoint_dataset(meta)
+    if dataset is None or trained is None or trained == dataset:
+        return
+    label = DATASET_LABELS.get
+    hint = _DATASET_HINTS.get(trained, "the data set it was trained on")
+    raise CheckpointError(f"{path} was trained on {label(trained, trained)}, not "
+                          f"{label(dataset, dataset)}; use it with {hint}")
+
+
+def load_checkpoint(path, expect_kind: str | None = None,
+                    expect_data: str | None = None) -> Checkpoint:
     """Load ``path`` into a fresh model; CheckpointError (one line) on any problem.
 
     expect_kind: 'row-rnn' | 'cnn-rnn' | None; a checkpoint of another kind is refused.
+    expect_data: 'cifar10' | 'probe' | None; a checkpoint trained on the other data set is
+    refused (see :func:`check_dataset`).
     """
     path = Path(path)
     meta, arrays = read_checkpoint_arrays(path)
+    check_dataset(meta, expect_data, path)
     kind = meta.get("model_kind")
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(f"{path} holds a {kind} model, not a {expect_kind}; choose a "

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.checkpoint import load_checkpoint, save_checkpoint
+from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint
 from core.datasets import Normalizer
 from core.errors import CheckpointError
 from core.models import CNNRNN, RowRNN
@@ -94,7 +94,51 @@ def test_truncated_file(tmp_path):
 def test_random_bytes(tmp_path):
     junk = tmp_path / "junk.npz"
     junk.write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-    assert "not a readable checkpoint" in _one_line_error(junk)
+    assert "not an rnnscope checkpoint (not an .npz archive)" in _one_line_error(junk)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"", "is empty (0 bytes)"),
+    (b"epoch,loss\n1,2.3\n", "(a text file, not an .npz archive)"),
+    (b"\x80\x02}q\x00.", "(a Python pickle, not an .npz archive)"),
+    (None, "(a single .npy array, not an .npz archive)"),
+])
+def test_files_that_are_not_npz_archives(tmp_path, content, fragment):
+    path = tmp_path / "x.npz"
+    if content is None:
+        with open(path, "wb") as f:
+            np.save(f, np.zeros(3))
+    else:
+        path.write_bytes(content)
+    msg = _one_line_error(path)
+    assert fragment in msg and "allow_pickle" not in msg
+
+
+def test_metadata_with_a_bad_version(tmp_path):
+    for version in ("1", None, 1.5):
+        bad = tmp_path / "v.npz"
+        meta = {"format": "rnnscope-checkpoint", "version": version}
+        np.savez(bad, meta_json=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+        assert "version" in _one_line_error(bad)
+
+
+def test_checkpoint_of_another_data_set_is_refused(tmp_path):
+    model = RowRNN(hidden_dim=4, seed=0)
+    probe = save_checkpoint(tmp_path / "p.npz", model, None, None,
+                            {"data": {"name": "probe", "description": "memory probe"}})
+    cifar = save_checkpoint(tmp_path / "c.npz", model, None, None, {"data": {"name": "cifar10"}})
+    bare = save_checkpoint(tmp_path / "b.npz", model, None, None, {})
+    msg = _one_line_error(probe, expect_data="cifar10")
+    assert "trained on the memory-probe task, not CIFAR-10" in msg and "--data probe" in msg
+    msg = _one_line_error(cifar, expect_data="probe")
+    assert "trained on CIFAR-10, not the memory-probe task" in msg and "--data PATH" in msg
+    assert load_checkpoint(probe, expect_data="probe").meta["data"]["name"] == "probe"
+    assert load_checkpoint(cifar, expect_data="cifar10").model.config == model.config
+    assert load_checkpoint(bare, expect_data="probe").meta.get("data") is None  # not recorded
+    meta = load_checkpoint(probe).meta
+    check_dataset(meta, None, probe)  # nothing expected: passes
+    with pytest.raises(CheckpointError):
+        check_dataset(meta, "cifar10", probe)
 
 
 def test_flipped_bytes_inside_archive(tmp_path):
