@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.errors import ConfigError
+
 
 @dataclass
 class Prediction:
@@ -109,7 +111,14 @@ def most_confident_mistakes(probs, labels, k: int = 16) -> np.ndarray:
 
 
 def sample_indices(n_total: int, k: int, seed: int = 0) -> np.ndarray:
-    """``min(k, n_total)`` distinct indices drawn with a seeded RNG, sorted."""
+    """``min(k, n_total)`` distinct indices drawn with a seeded RNG, sorted.
+
+    ConfigError (one line) when ``k`` is negative or not a whole number, e.g. a bad
+    ``--tsne-points``; 0 gives an empty selection.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ConfigError(f"cannot pick {k!r} images; give a whole number >= 0 "
+                          "(e.g. --tsne-points 1000)")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_total, size=min(k, n_total), replace=False))
 

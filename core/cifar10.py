@@ -114,6 +114,8 @@ def _one_line(exc: BaseException) -> str:
 def _unpickle(raw: bytes, where: str) -> dict:
     import io
 
+    if not raw:
+        raise DataError(f"{where} is empty (0 bytes); {_REDOWNLOAD}")
     try:
         obj = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as exc:  # parsing untrusted bytes: every failure is a bad file

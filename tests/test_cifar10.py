@@ -226,6 +226,12 @@ def test_pickle_with_wrong_keys(tmp_path):
     _expect_data_error(folder, str(folder / "data_batch_1"), "lacks the key(s) data")
 
 
+def test_empty_batch_file(tmp_path):
+    folder = write_cifar_folder(tmp_path)
+    (folder / "test_batch").write_bytes(b"")
+    _expect_data_error(folder, str(folder / "test_batch"), "is empty (0 bytes)", "download")
+
+
 def test_pickle_that_is_not_a_dict(tmp_path):
     folder = write_cifar_folder(tmp_path)
     _rewrite_batch(folder, "test_batch", [1, 2, 3])
