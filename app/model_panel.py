@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from app.train_worker import APP_WORKERS
 from core.config import (
     ACTIVATIONS,
     DEFAULT_HIDDEN,
@@ -238,6 +239,8 @@ class ModelPanel(QtWidgets.QGroupBox):
             "max_minutes": None if not self._base.get("preset") else self._base.get(
                 "max_minutes"),
         })
+        if "workers" in d:
+            d["workers"] = APP_WORKERS  # one training thread: the window stays responsive
         return TrainConfig.from_dict(d)
 
     def set_editable(self, on: bool):

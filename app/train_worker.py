@@ -8,11 +8,13 @@ Signals carry plain data only (copied arrays, dicts), never live model objects:
   explorer can follow training without touching the training thread's arrays;
 - ``failed(str)``: a one-line error (bad option, bad checkpoint) — nothing was trained;
 - ``done()``: the loop has ended (the thread may quit).
-The worker limits BLAS to one thread so the GUI thread keeps a core of its own.
+The worker limits BLAS to one thread and trains with ``workers=1`` (no batch-parallel
+threads, whatever a preset or a loaded checkpoint says) so the GUI thread keeps a core of its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import traceback
@@ -26,6 +28,27 @@ from core.errors import RnnscopeError
 
 EMIT_INTERVAL_S = 0.05      # step batches: ~20 per second at most
 SNAPSHOT_INTERVAL_S = 1.0   # model copies for the explorer / vanishing tab
+
+
+APP_WORKERS = 1             # batch-parallel training threads in the app (the CLI may use more)
+
+
+def _has_workers_field() -> bool:
+    from core.config import TrainConfig
+
+    return any(f.name == "workers" for f in dataclasses.fields(TrainConfig))
+
+
+def app_config(config):
+    """``config`` with ``workers=1`` (unchanged if it already is, or has no such field)."""
+    if config is not None and getattr(config, "workers", APP_WORKERS) != APP_WORKERS:
+        return dataclasses.replace(config, workers=APP_WORKERS)
+    return config
+
+
+def app_resume_overrides() -> dict:
+    """Overrides for ``Trainer.resume_from``: continue a run on one training thread."""
+    return {"workers": APP_WORKERS} if _has_workers_field() else {}
 
 
 def _copy_event(ev: dict) -> dict:
@@ -52,7 +75,7 @@ class TrainWorker(QtCore.QObject):
     def __init__(self, config=None, splits=None, trainer=None, checkpoint_dir=None,
                  snapshot_interval: float = SNAPSHOT_INTERVAL_S):
         super().__init__()
-        self.config = config
+        self.config = app_config(config)
         self.splits = splits
         self.trainer = trainer
         self.checkpoint_dir = checkpoint_dir
