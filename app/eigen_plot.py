@@ -23,6 +23,7 @@ class EigenPlot(pg.PlotWidget):
         pi.setLabel("left", "imaginary part")
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.getViewBox().setAspectLocked(True)
+        pi.addLegend(offset=(-4, -4), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 220))
         th = np.linspace(0, 2 * np.pi, 361)
         self.unit = pi.plot(np.cos(th), np.sin(th), name="unit circle",
                             pen=pg.mkPen("#263238", width=1.5))
@@ -33,7 +34,9 @@ class EigenPlot(pg.PlotWidget):
         self.points.hover_format = (
             lambda x, y: f"eigenvalue {x:+.3f} {y:+.3f}i (|λ| = {np.hypot(x, y):.3f})")
         pi.addItem(self.points)
-        self.label = pg.TextItem("", color="#263238", anchor=(0, 0))
+        self.label = pg.TextItem("", color="#263238", anchor=(0, 0),
+                                 fill=pg.mkBrush(255, 255, 255, 220),
+                                 border=pg.mkPen("#cfd8dc"))
         pi.addItem(self.label, ignoreBounds=True)
         self.eigvals = None
         self.setMinimumSize(200, 200)
@@ -48,6 +51,9 @@ class EigenPlot(pg.PlotWidget):
         self.radius.setData(rho * np.cos(th), rho * np.sin(th))
         lim = max(1.1, rho * 1.1)
         self.getPlotItem().setRange(xRange=(-lim, lim), yRange=(-lim, lim), padding=0)
-        self.label.setText(f"spectral radius ρ = {rho:.3f}")
+        verdict = ("< 1: inside the unit circle,\ngradients shrink step by step" if rho < 0.98
+                   else "> 1: outside the unit circle,\ngradients can grow" if rho > 1.02
+                   else "≈ 1: on the unit circle,\ngradients keep their size")
+        self.label.setText(f"spectral radius ρ = {rho:.3f}\n{verdict}")
         self.label.setPos(-lim * 0.98, lim * 0.98)
         return rho

@@ -4,7 +4,8 @@ Backpropagation through time starts at the last row (t = T) and walks back to t 
 reveals the norms in that order so the curve grows leftwards. The y axis is logarithmic: a
 straight downward slope to the left means the gradient shrinks by the same factor every step
 (vanishing); upward means exploding. Timesteps cut off by truncated BPTT get no gradient and are
-shaded.
+shaded. On the memory-probe task the timesteps that read the cue rows are shaded green: the
+gradient that reaches them is what teaches the network to remember the cue.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from app.log_axis import DecadeLogAxis, decade_range
 from app.plot_style import ACCENT, MUTED
 
 
@@ -24,8 +26,8 @@ def _positive(v: np.ndarray) -> np.ndarray:
 class GradNormPlot(pg.PlotWidget):
     """``set_norms(norms (T,), cut, batch_mean=None)``, then ``reveal_from(t)`` per frame."""
 
-    def __init__(self, object_name: str = "gradNormPlot", parent=None):
-        super().__init__(parent=parent)
+    def __init__(self, object_name: str = "gradNormPlot", parent=None, cursor: bool = True):
+        super().__init__(parent=parent, axisItems={"left": DecadeLogAxis("left")})
         self.setObjectName(object_name)
         pi = self.getPlotItem()
         pi.setLabel("bottom", "timestep t")
@@ -42,6 +44,16 @@ class GradNormPlot(pg.PlotWidget):
         pi.addItem(self.cut_region, ignoreBounds=True)
         self.cut_label = pg.TextItem("truncated:\nno gradient", color="#546e7a", anchor=(0, 0))
         pi.addItem(self.cut_label, ignoreBounds=True)
+        self.cue_region = pg.LinearRegionItem(values=(0.5, 0.5), movable=False,
+                                              brush=pg.mkBrush(0, 200, 83, 45),
+                                              pen=pg.mkPen((0, 150, 60, 120), width=1))
+        self.cue_region.setZValue(-11)
+        self.cue_region.setVisible(False)
+        pi.addItem(self.cue_region, ignoreBounds=True)
+        self.cue_label = pg.TextItem("cue", color="#1b5e20", anchor=(0.5, 0))
+        self.cue_label.setVisible(False)
+        pi.addItem(self.cue_label, ignoreBounds=True)
+        self.cue_steps: tuple[int, int] | None = None
         self.batch_curve = pi.plot([], [], name="batch mean",
                                    pen=pg.mkPen(MUTED, width=2, style=pg.QtCore.Qt.DashLine))
         self.batch_curve.hover_format = lambda x, y: f"batch mean, t={int(x)}: {y:.3e}"
@@ -51,6 +63,7 @@ class GradNormPlot(pg.PlotWidget):
         self.curve.hover_format = lambda x, y: f"this image, t={int(x)}: ||dl/dh_t|| = {y:.3e}"
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=2))
         pi.addItem(self.cursor, ignoreBounds=True)
+        self.show_cursor = cursor   # the explorer's current timestep; off in the vanishing tab
         self.norms = None
         self.cut = None
         self.t_from = 1
@@ -80,10 +93,28 @@ class GradNormPlot(pg.PlotWidget):
         if batch_mean is not None:
             finite = np.concatenate([finite, _positive(batch_mean)])
         if np.isfinite(finite).any():
-            lo, hi = np.nanmin(finite), np.nanmax(finite)
-            pi.setYRange(np.log10(lo) - 0.3, np.log10(hi) + 0.3, padding=0)
-            self.cut_label.setPos(0.6, np.log10(hi) + 0.25)
+            y0, y1 = decade_range(np.nanmin(finite), np.nanmax(finite))
+            pi.setYRange(y0, y1, padding=0)
+            self.cut_label.setPos(0.6, y1 - 0.05)
+            self._place_cue_label()
         self.reveal_from(self.t_from if 1 <= self.t_from <= T + 1 else 1)
+
+    def set_cue_steps(self, steps: tuple[int, int] | None):
+        """Shade timesteps ``steps`` = (first, last), 1-based inclusive (None: no shading)."""
+        self.cue_steps = None if steps is None else (int(steps[0]), int(steps[1]))
+        on = self.cue_steps is not None
+        if on:
+            a, b = self.cue_steps
+            self.cue_region.setRegion((a - 0.5, b + 0.5))
+        self.cue_region.setVisible(on)
+        self.cue_label.setVisible(on)
+        self._place_cue_label()
+
+    def _place_cue_label(self):
+        if self.cue_steps is not None:
+            a, b = self.cue_steps
+            y1 = self.getPlotItem().getViewBox().viewRange()[1][1]
+            self.cue_label.setPos((a + b) / 2, y1 - 0.05)
 
     def reveal_from(self, t: int):
         """Show the norms for timesteps t..T (1-based); t = T + 1 shows nothing yet."""
@@ -94,4 +125,4 @@ class GradNormPlot(pg.PlotWidget):
         x = np.arange(self.t_from, T + 1, dtype=np.float64)
         self.curve.setData(x, _positive(self.norms[self.t_from - 1:]))
         self.cursor.setValue(self.t_from)
-        self.cursor.setVisible(self.t_from <= T)
+        self.cursor.setVisible(self.show_cursor and self.t_from <= T)

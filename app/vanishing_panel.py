@@ -14,7 +14,7 @@ MAX_COLUMNS = 1500  # grad-through-time columns drawn (older steps are averaged 
 
 
 def ratio_sentence(g: np.ndarray, cut: int | None) -> str:
-    """g_1 / g_T of a gradient profile, in words."""
+    """g_1 / g_T of a gradient profile, in words (graded: mild fading is not 'vanishing')."""
     g = np.asarray(g, dtype=np.float64)
     T = len(g)
     first = int(cut or 0)  # first timestep (0-based) that gets gradient
@@ -25,19 +25,34 @@ def ratio_sentence(g: np.ndarray, cut: int | None) -> str:
     where = f"row {first + 1}" if not cut else f"row {first + 1} (the earliest inside the window)"
     if not (g1 > 0):
         return f"No gradient reaches {where}."
-    if r < 1:
-        return (f"g_{first + 1} / g_{T} = {r:.2e}: the gradient reaching {where} is "
-                f"{1 / r:,.0f}x weaker than at the last row — early rows barely change the "
-                f"weights.")
-    return (f"g_{first + 1} / g_{T} = {r:.2e}: the gradient grows {r:,.1f}x on its way back to "
-            f"{where} — watch for exploding gradients (clipping helps).")
+    steps = T - 1 - first
+    head = f"g_{first + 1} / g_{T} = {r:.2g}"
+    per_step = (f" On average each step back multiplies it by {r ** (1 / steps):.2f}."
+                if steps > 0 else "")
+    if r < 1e-3:
+        verdict = (f"the gradient reaching {where} is {1 / r:,.0f}x weaker than at the last "
+                   "row: it has vanished, so what the early rows show barely changes the "
+                   "weights.")
+    elif r < 0.1:
+        verdict = (f"the gradient reaching {where} is {1 / r:,.0f}x weaker than at the last "
+                   "row: early rows learn much more slowly than late ones.")
+    elif r < 1:
+        verdict = (f"the gradient reaching {where} is only {1 / r:,.1f}x weaker than at the last "
+                   "row: it fades mildly; early rows still learn.")
+    elif r < 10:
+        verdict = (f"the gradient reaching {where} is about as strong as at the last row "
+                   f"({r:,.1f}x): it flows back through time without vanishing.")
+    else:
+        verdict = (f"the gradient grows {r:,.0f}x on its way back to {where}: it is exploding "
+                   "(clipping keeps the update bounded).")
+    return f"{head}: {verdict}{per_step}"
 
 
 class VanishingPanel(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("vanishingPanel")
-        self.profile = GradNormPlot(object_name="vanishingGradPlot")
+        self.profile = GradNormPlot(object_name="vanishingGradPlot", cursor=False)
         self.ratio_label = QtWidgets.QLabel("Train or load a model to see its gradients.")
         self.ratio_label.setObjectName("ratioLabel")
         self.ratio_label.setWordWrap(True)
@@ -47,7 +62,15 @@ class VanishingPanel(QtWidgets.QWidget):
         gp = self.gtt_plot.getPlotItem()
         gp.setLabel("bottom", "training step")
         gp.setLabel("left", "timestep t")
+        for axis in ("bottom", "left"):
+            gp.getAxis(axis).enableAutoSIPrefix(False)
         gp.getViewBox().invertY(True)
+        self.gtt_empty = pg.TextItem(
+            "Nothing yet: every training step adds a column here.\n"
+            "Press Train and watch the early timesteps (top rows).",
+            color="#546e7a", anchor=(0.5, 0.5))
+        gp.addItem(self.gtt_empty, ignoreBounds=True)
+        self._T = 32
         self.gtt_image = pg.ImageItem()
         self.gtt_image.export_name = "log10_dh_norm"
         self.gtt_image.hover_format = self._gtt_hover
@@ -95,15 +118,29 @@ class VanishingPanel(QtWidgets.QWidget):
         self._timer.start()
 
     # --- per-model views ------------------------------------------------------------------------
+    def set_cue_rows(self, rows: tuple[int, int] | None):
+        """The memory-probe task's cue band (0-based image rows) or None; shaded per trace."""
+        self.cue_rows = rows
+
     def set_trace(self, tr: dict):
         g = tr["dh_norm_t"]
         batch = tr.get("batch_dh_norm")
         self.profile.set_norms(g, tr.get("bptt_cut"), batch_mean=batch)
+        rows = getattr(self, "cue_rows", None)
+        per = 32 // max(1, int(tr.get("T") or len(g)))
+        self.profile.set_cue_steps(None if rows is None else
+                                   (rows[0] // per + 1, rows[1] // per + 1))
         self.profile.reveal_from(1)
-        ref = batch if batch is not None else g
-        words = ratio_sentence(ref, tr.get("bptt_cut"))
-        who = "Batch mean" if batch is not None else "This image"
-        self.ratio_label.setText(f"<b>{who}:</b> {words}")
+        cut = tr.get("bptt_cut")
+        lines = []
+        if batch is not None:
+            lines.append(f"<b>Batch mean:</b> {ratio_sentence(batch, cut)}")
+        lines.append(f"<b>This image (#{tr.get('index', '?')} of {tr.get('split', '?')}):</b> "
+                     f"{ratio_sentence(g, cut)}")
+        self.ratio_label.setText("<br>".join(lines))
+        self._T = int(tr.get("T") or len(g))
+        if not self.hist_rows:
+            self._show_empty_history()
         if tr.get("eigvals") is not None:
             self.eigen.set_eigenvalues(tr["eigvals"])
 
@@ -113,6 +150,15 @@ class VanishingPanel(QtWidgets.QWidget):
         self.hist_rows: list[np.ndarray] = []
         self.gtt_image.clear()
         self._dirty = False
+        self._show_empty_history()
+
+    def _show_empty_history(self):
+        """No training steps yet: a sensible frame (T timesteps x 100 steps) and a hint."""
+        gp = self.gtt_plot.getPlotItem()
+        T = getattr(self, "_T", 32)
+        gp.setRange(xRange=(0, 100), yRange=(0.5, T + 0.5), padding=0)
+        self.gtt_empty.setPos(50, (T + 1) / 2)
+        self.gtt_empty.setVisible(True)
 
     def add_rows(self, steps, rows):
         for s, r in zip(steps, rows):
@@ -144,6 +190,9 @@ class VanishingPanel(QtWidgets.QWidget):
             padded = np.concatenate([logn, np.full((pad, T), np.nan)]) if pad else logn
             with np.errstate(all="ignore"):
                 logn = np.nanmean(padded.reshape(-1, k, T), axis=1)
+        if self.gtt_empty.isVisible():  # the first columns: fit the view to the data
+            self.gtt_empty.setVisible(False)
+            self.gtt_plot.getPlotItem().enableAutoRange()
         img = np.ascontiguousarray(logn.T)       # (T, S'): row = timestep
         finite = img[np.isfinite(img)]
         if finite.size:
