@@ -103,12 +103,15 @@ class ClipView(QtWidgets.QWidget):
                 self.table.setItem(i, j, item)
 
     def export_rows(self):
-        """CSV rows (series = parameter) for plot_export: before, after, fraction clipped."""
+        """CSV rows for plot_export: (parameter or 'global', quantity, '', value)."""
         rec = self.record or {}
+        for key in ("mode", "threshold", "norm_before", "norm_after", "fired", "cosine"):
+            if key in rec:
+                yield ["global", key, "", f"{rec[key]}"]
         for name, d in (rec.get("per_param") or {}).items():
-            yield [name, "norm_before", f"{d.get('norm_before')}", ""]
-            yield [name, "norm_after", f"{d.get('norm_after')}", ""]
-            yield [name, "fraction_clipped", f"{d.get('fraction_clipped')}", ""]
+            yield [name, "norm_before", "", f"{d.get('norm_before')}"]
+            yield [name, "norm_after", "", f"{d.get('norm_after')}"]
+            yield [name, "fraction_clipped", "", f"{d.get('fraction_clipped')}"]
 
     def export_csv(self, path):
         return write_csv(self.export_rows(), path)

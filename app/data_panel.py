@@ -7,6 +7,21 @@ from PySide6 import QtCore, QtWidgets
 
 from app.resources import icon
 from app.thumbnail_strip import ThumbnailStrip
+from core.datasets import PROBE_DEFAULTS
+
+
+def describe(splits) -> str:
+    """What is loaded, for people: the probe's cue rows counted from 1 like everywhere in the
+    app (core's description counts them from 0); CIFAR-10 as core describes it."""
+    probe = (getattr(splits, "info", None) or {}).get("probe")
+    if not probe:
+        return splits.description
+    a = int(probe["cue_row"]) + 1
+    b = a + int(probe["cue_height"]) - 1
+    sizes = "/".join(f"{len(x):,}" for x in (splits.train, splits.val, splits.test))
+    return (f"<b>Memory-probe task</b>: noise images whose class is the coloured texture in "
+            f"image rows {a}–{b} (the cue); noise {probe.get('noise', 0):g}, seed "
+            f"{probe.get('seed', 0)}; {sizes} train/val/test")
 
 
 def _mb(n: float) -> str:
@@ -33,6 +48,16 @@ class DataPanel(QtWidgets.QGroupBox):
         self.probe_button.setToolTip(
             "A synthetic task: noise images whose class is a coloured texture in a few rows "
             "near the bottom. The RNN must remember it until the last row.")
+        self.cue_spin = QtWidgets.QSpinBox()
+        self.cue_spin.setObjectName("cueRowSpin")
+        self.cue_spin.setPrefix("cue at row ")
+        self.cue_spin.setRange(1, 32 - PROBE_DEFAULTS["cue_height"] + 1)
+        self.cue_spin.setValue(PROBE_DEFAULTS["cue_row"] + 1)
+        self.cue_spin.setToolTip(
+            f"Memory probe: the {PROBE_DEFAULTS['cue_height']} image rows from this one carry "
+            "the class. Near the bottom (25) the RNN only has to remember them for a few rows; "
+            "near the top (1) their gradient must flow back ~30 steps and vanishes on the way. "
+            "Press Memory probe (or Apply) to regenerate the task.")
         self.open_button = QtWidgets.QToolButton()
         self.open_button.setObjectName("openButton")
         self.open_button.setText("Open…")
@@ -56,7 +81,8 @@ class DataPanel(QtWidgets.QGroupBox):
         self.subset_spin.setToolTip("Train on this many CIFAR-10 images (a stratified subset); "
                                     "'all' = 49,000. Smaller trains faster.")
         self.reload_button = QtWidgets.QPushButton("Apply")
-        self.reload_button.setToolTip("Reload the current data set with this subset size")
+        self.reload_button.setToolTip("Reload the current data set with these settings "
+                                      "(CIFAR-10 subset size, or the probe's cue row)")
         self.progress = QtWidgets.QProgressBar()
         self.progress.setObjectName("dataProgress")
         self.progress.setVisible(False)
@@ -74,7 +100,8 @@ class DataPanel(QtWidgets.QGroupBox):
         self.thumbs.setObjectName("sampleStrip")
 
         row1 = QtWidgets.QHBoxLayout()
-        row1.addWidget(self.probe_button)
+        row1.addWidget(self.probe_button, 1)
+        row1.addWidget(self.cue_spin)
         row1.addWidget(self.open_button)
         row2 = QtWidgets.QHBoxLayout()
         row2.addWidget(QtWidgets.QLabel("CIFAR-10 subset"))
@@ -98,6 +125,10 @@ class DataPanel(QtWidgets.QGroupBox):
         self.download_button.clicked.connect(self.downloadRequested)
         self.cancel_button.clicked.connect(self.downloadCancelRequested)
         self.reload_button.clicked.connect(self._reload)
+
+    def probe_params(self) -> dict:
+        """Options for core.datasets.load_data('probe', probe_params=...): the cue row."""
+        return {"cue_row": self.cue_spin.value() - 1}
 
     def subset(self):
         v = self.subset_spin.value()
@@ -162,7 +193,7 @@ class DataPanel(QtWidgets.QGroupBox):
         """Show a freshly loaded DataSplits."""
         self.set_idle()
         self.spec = spec
-        self.dataset_label.setText(splits.description)
+        self.dataset_label.setText(describe(splits))
         n = (len(splits.train), len(splits.val), len(splits.test))
         self.sizes_label.setText(f"<b>Splits:</b> {n[0]:,} train · {n[1]:,} validation · "
                                  f"{n[2]:,} test")
@@ -173,6 +204,8 @@ class DataPanel(QtWidgets.QGroupBox):
         labels = splits.train.labels
         self.thumbs.set_images(np.asarray(splits.train.images[idx]), [int(i) for i in idx],
                                [splits.class_names[int(labels[i])] for i in idx])
-        is_cifar = splits.name == "cifar10"
+        probe = (splits.info or {}).get("probe") if hasattr(splits, "info") else None
+        if probe:
+            self.cue_spin.setValue(int(probe.get("cue_row", 0)) + 1)
         self.subset_spin.setEnabled(True)
-        self.reload_button.setEnabled(is_cifar)
+        self.reload_button.setEnabled(True)

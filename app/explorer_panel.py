@@ -45,6 +45,7 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.frame = 0
         self.split_sizes: dict[str, int] = {}
         self.mistakes: dict[str, np.ndarray] = {}
+        self.cue_rows: tuple[int, int] | None = None   # probe task: 0-based first, last row
 
         # --- picker row -------------------------------------------------------------------
         self.split_combo = QtWidgets.QComboBox()
@@ -116,20 +117,13 @@ class ExplorerPanel(QtWidgets.QWidget):
             "The gradient starts at the last row and flows left. A steady fall to the left "
             "means early rows barely learn: the vanishing gradient.",
             export_name="explorer_grad_norm")
-        clip_box = QtWidgets.QFrame()
-        clip_box.setObjectName("plotFrame")
-        cl = QtWidgets.QVBoxLayout(clip_box)
-        cl.setContentsMargins(6, 4, 6, 4)
-        clip_title = QtWidgets.QLabel("Gradient clipping for this image")
-        clip_title.setObjectName("plotTitle")
-        cl.addWidget(clip_title)
-        cl.addWidget(self.clip_view, 1)
+        self.clip_frame = PlotFrame(
+            "Gradient clipping for this image", self.clip_view, "",
+            export_name="explorer_clip", hover=False)
 
         left = QtWidgets.QVBoxLayout()
-        self.image_frame.setMaximumHeight(420)
-        self.feature_frame.setMaximumHeight(300)
-        left.addWidget(self.image_frame, 3)
-        left.addWidget(self.feature_frame, 2)
+        left.addWidget(self.image_frame)
+        left.addWidget(self.feature_frame)
         left.addWidget(self.prediction_label)
         left.addStretch(1)
         mid = QtWidgets.QVBoxLayout()
@@ -137,9 +131,9 @@ class ExplorerPanel(QtWidgets.QWidget):
         mid.addWidget(self.probs_frame, 1)
         right = QtWidgets.QVBoxLayout()
         right.addWidget(self.grad_frame, 3)
-        right.addWidget(clip_box, 2)
+        right.addWidget(self.clip_frame, 2)
         views = QtWidgets.QHBoxLayout()
-        views.addLayout(left, 3)
+        views.addLayout(left, 4)
         views.addLayout(mid, 5)
         views.addLayout(right, 4)
 
@@ -238,8 +232,13 @@ class ExplorerPanel(QtWidgets.QWidget):
 
     # --- image choice ---------------------------------------------------------------------
     def set_data(self, images_by_split: dict[str, np.ndarray], labels_by_split: dict,
-                 class_names: list[str]):
-        """New data set: thumbnails from the current split; request the first image."""
+                 class_names: list[str], cue_rows: tuple[int, int] | None = None):
+        """New data set: thumbnails from the current split; request the first image.
+
+        ``cue_rows``: the memory-probe task's cue band (0-based first and last image row), to
+        outline in the image and shade in the gradient plot; None for CIFAR-10.
+        """
+        self.cue_rows = cue_rows
         self._images = images_by_split
         self._labels = labels_by_split
         self.class_names = list(class_names)
@@ -315,10 +314,19 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.trace = tr
         self.T = T = int(tr["T"])
         cnn = tr["kind"] == "cnn-rnn"
-        self.image_view.set_image(tr["image"], rows_per_step=32 // T)
+        rows_per_step = 32 // T
+        self.image_view.set_image(tr["image"], rows_per_step=rows_per_step)
+        self.image_view.set_marked_rows(self.cue_rows)
         self.feature_frame.setVisible(cnn)
+        cue_steps = None
+        if self.cue_rows is not None:
+            cue_steps = (self.cue_rows[0] // rows_per_step + 1,
+                         self.cue_rows[1] // rows_per_step + 1)
         if cnn and tr.get("seq") is not None:
             self.feature_view.set_sequence(tr["seq"], width=8)
+            self.feature_view.set_marked_rows(
+                None if cue_steps is None else (cue_steps[0] - 1, cue_steps[1] - 1))
+        self.grad_norm.set_cue_steps(cue_steps)
         self.heatmap.set_hidden(tr["hidden"], tr.get("activation", "tanh"))
         self.step_probs.set_probs(tr["step_probs"], tr["class_names"], tr["label"])
         self.probs_legend.setText(self.step_probs.legend_html())
@@ -331,11 +339,17 @@ class ExplorerPanel(QtWidgets.QWidget):
         y = tr["label"]
         names = tr["class_names"]
         ok = k == y
+        verdict = (f"<b style='color:{GOOD if ok else BAD}'>"
+                   f"{'✓ right' if ok else '✗ wrong'}</b>")
+        cue = ""
+        if self.cue_rows is not None:
+            a, b = self.cue_rows
+            cue = (f"<br><span style='color:#00838f'>Dashed frame: the cue, image rows "
+                   f"{a + 1}–{b + 1}; the class is in these rows only.</span>")
         self.prediction_label.setText(
-            f"<b>Prediction:</b> {names[k]} ({tr['probs'][k]:.0%}) &nbsp; "
-            f"<b>truth:</b> {names[y]} &nbsp; "
-            f"<b style='color:{GOOD if ok else BAD}'>{'✓ right' if ok else '✗ wrong'}</b>"
-            f"<br><span style='color:#607d8b'>loss {tr['loss']:.3f}</span>")
+            f"<b>After all {T} steps the model says:</b> {names[k]} ({tr['probs'][k]:.0%})<br>"
+            f"<b>True class:</b> {names[y]} &nbsp; {verdict} &nbsp; "
+            f"<span style='color:#607d8b'>loss {tr['loss']:.3f}</span>{cue}")
         self.model_label.setText(tr.get("model_text", ""))
         self.set_frame(2 * T if first else self.frame)
 

@@ -22,9 +22,11 @@ class LoadDataWorker(QtCore.QObject):
     failed = QtCore.Signal(str)
     done = QtCore.Signal()
 
-    def __init__(self, spec, subset=None, scheme: str = "default", seed: int = 0):
+    def __init__(self, spec, subset=None, scheme: str = "default", seed: int = 0,
+                 probe_params: dict | None = None):
         super().__init__()
         self.spec, self.subset, self.scheme, self.seed = spec, subset, scheme, seed
+        self.probe_params = probe_params
         self._last = 0.0
 
     def _progress(self, done: int, total: int):
@@ -39,8 +41,9 @@ class LoadDataWorker(QtCore.QObject):
         try:
             from core.datasets import load_data
 
+            kw = {"probe_params": self.probe_params} if self.probe_params else {}
             splits = load_data(self.spec, scheme=self.scheme, subset=self.subset, seed=self.seed,
-                               progress=self._progress)
+                               progress=self._progress, **kw)
             self.loaded.emit(splits)
         except RnnscopeError as exc:
             self.failed.emit(str(exc))

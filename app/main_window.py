@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.data_panel import DataPanel
+from app.data_panel import DataPanel, describe
 from app.download_worker import DownloadWorker
 from app.explorer_panel import ExplorerPanel
 from app.load_worker import LoadDataWorker
@@ -26,7 +26,7 @@ from app.resources import icon, style_sheet
 from app.run_toolbar import RunToolBar
 from app.trace_job import snapshot_of
 from app.trace_worker import TraceWorker
-from app.train_worker import TrainWorker
+from app.train_worker import TrainWorker, app_resume_overrides
 from app.training_panel import TrainingPanel
 from app.vanishing_panel import VanishingPanel
 from app.worker_thread import start_worker, stop_worker
@@ -35,6 +35,15 @@ from core.errors import RnnscopeError
 BATCH_MEAN_IMAGES = 64   # validation images behind the batch-mean gradient profile
 MISTAKE_IMAGES = 1000    # images checked for 'only misclassified'
 PREVIEW_FIT_IMAGES = 2000  # images the untrained model's normalizer is fitted on
+
+
+def cue_rows(splits) -> tuple[int, int] | None:
+    """The memory-probe task's cue band as (first, last) 0-based image rows; None otherwise."""
+    p = (getattr(splits, "info", None) or {}).get("probe")
+    if not p:
+        return None
+    first = int(p.get("cue_row", 0))
+    return first, first + int(p.get("cue_height", 1)) - 1
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -168,9 +177,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.is_training():
             self.show_message("Stop training before loading other data.")
             return
-        what = "memory-probe task" if spec == "probe" else f"CIFAR-10 from {spec}"
-        self.data_panel.set_busy(f"Loading the {what} …")
-        w = LoadDataWorker(spec, subset=subset)
+        probe = spec == "probe"
+        what = "the memory-probe task" if probe else f"CIFAR-10 from {spec}"
+        self.data_panel.set_busy(f"Loading {what} …")
+        w = LoadDataWorker(spec, subset=subset,
+                           probe_params=self.data_panel.probe_params() if probe else None)
         self._load_spec = spec
         # bound methods of GUI-thread objects only: a lambda would run on the worker thread
         w.progress.connect(self.data_panel.set_load_progress)
@@ -181,7 +192,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_load_failed(self, message: str):
         self.data_panel.set_error(message)
         if self.splits is not None:
-            self.data_panel.dataset_label.setText(self.splits.description)
+            self.data_panel.dataset_label.setText(describe(self.splits))
         self.show_message(message)
 
     def _on_loaded(self, splits):
@@ -192,11 +203,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.data_panel.set_splits(splits, spec)
         self.explorer.set_data({"val": splits.val.images, "test": splits.test.images},
                                {"val": splits.val.labels, "test": splits.test.labels},
-                               splits.class_names)
+                               splits.class_names, cue_rows=cue_rows(splits))
+        self.vanishing.set_cue_rows(cue_rows(splits))
         self.training_panel.clear()
         self.vanishing.clear_history()
         self.run_history = self._empty_history()
-        self.show_message(f"Loaded {splits.description}")
+        self.show_message(f"Loaded {describe(splits)}")
         self._make_preview()
         self._update_buttons()
         self.dataLoaded.emit()
@@ -452,7 +464,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.trainer = None
         note = "view only"
         try:
-            self.trainer = Trainer.resume_from(path, self.splits, checkpoint_dir=None)
+            self.trainer = Trainer.resume_from(path, self.splits, checkpoint_dir=None,
+                                               overrides=app_resume_overrides())
             note = "Continue trains it further"
         except RnnscopeError as exc:
             note = f"view only ({exc})"
@@ -524,7 +537,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.data_panel.set_idle()
             if self.splits is not None and self.data_panel.dataset_label.text().startswith(
                     "Loading"):
-                self.data_panel.dataset_label.setText(self.splits.description)
+                self.data_panel.dataset_label.setText(describe(self.splits))
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Cancel every worker, quit and wait for every thread; True if all ended."""

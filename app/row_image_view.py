@@ -2,14 +2,16 @@
 
 Row-RNN: timestep t reads image row t (one row band of height 1). CNN+RNN: feature-map row t
 comes from the 4-row band 4(t-1)+1 .. 4t of the image (two 2x2 poolings), so the band is 4 rows
-high. Rows the network has not read yet are dimmed.
+high. Rows the network has not read yet are dimmed. ``set_marked_rows`` outlines a band of
+rows with a dashed frame (the memory-probe task's cue rows). The widget keeps itself about
+square (its height follows its width), so the image fills it instead of floating in white.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.plot_style import ACCENT
 
@@ -47,8 +49,36 @@ class RowImageView(pg.PlotWidget):
         self.dim.setBrush(QtGui.QColor(255, 255, 255, 150))
         self.dim.setZValue(5)
         pi.addItem(self.dim, ignoreBounds=True)
+        self.mark = QtWidgets.QGraphicsRectItem()
+        mark_pen = QtGui.QPen(QtGui.QColor("#00e5ff"))
+        mark_pen.setWidthF(0.35)
+        mark_pen.setStyle(QtGui.Qt.DashLine)
+        self.mark.setPen(mark_pen)
+        self.mark.setZValue(12)
+        self.mark.setVisible(False)
+        pi.addItem(self.mark, ignoreBounds=True)
+        self.marked_rows: tuple[int, int] | None = None   # 0-based first, last image row
         self.shape = (0, 0)
         self.rows_per_step = 1
+        policy = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Expanding,
+                                       QtWidgets.QSizePolicy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+
+    # --- keep about square -------------------------------------------------------------------
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        return max(self.minimumHeight(), width - 20)
+
+    def sizeHint(self):
+        return QtCore.QSize(320, 300)
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        # layouts do not always ask heightForWidth; a maximum height does the same reliably
+        self.setMaximumHeight(max(self.minimumHeight(), self.width() + 10))
 
     def set_image(self, image: np.ndarray, rows_per_step: int = 1, levels=None):
         """``image``: uint8 (R, C, 3) or float (R, C); ``rows_per_step`` rows = one timestep."""
@@ -65,6 +95,21 @@ class RowImageView(pg.PlotWidget):
         ticks = [(i - 0.5, str(i)) for i in range(1, r + 1) if i == 1 or i % max(1, r // 8) == 0]
         self.getPlotItem().getAxis("left").setTicks([ticks, []])
         self.getPlotItem().getViewBox().setRange(xRange=(0, c), yRange=(0, r), padding=0.02)
+        self._place_mark()
+
+    def set_marked_rows(self, rows: tuple[int, int] | None):
+        """Outline image rows ``rows`` = (first, last), 0-based inclusive; None removes it."""
+        self.marked_rows = None if rows is None else (int(rows[0]), int(rows[1]))
+        self._place_mark()
+
+    def _place_mark(self):
+        r, c = self.shape
+        if self.marked_rows is None or r == 0:
+            self.mark.setVisible(False)
+            return
+        a, b = self.marked_rows
+        self.mark.setRect(0.15, a, c - 0.3, b - a + 1)
+        self.mark.setVisible(True)
 
     def set_step(self, t: int | None, dim_future: bool = True):
         """Highlight timestep ``t`` (1-based); None hides the band. Dims rows after the band."""
@@ -82,7 +127,9 @@ class RowImageView(pg.PlotWidget):
 
     def _hover(self, col, row, value):
         step = row // self.rows_per_step + 1
+        m = self.marked_rows
+        cue = ", cue row" if m is not None and m[0] <= row <= m[1] else ""
         if np.ndim(value) == 0:
-            return f"row {row + 1} (timestep {step}), column {col + 1}: {float(value):.3g}"
+            return f"row {row + 1} (timestep {step}{cue}), column {col + 1}: {float(value):.3g}"
         rgb = ", ".join(str(int(v)) for v in value)
-        return f"row {row + 1} (timestep {step}), column {col + 1}: RGB {rgb}"
+        return f"row {row + 1} (timestep {step}{cue}), column {col + 1}: RGB {rgb}"
