@@ -87,6 +87,11 @@ def prepare_out_dir(out, option: str = "--out") -> Path:
     return path
 
 
+def dataset_of(data: str) -> str:
+    """The data set a --data value names: 'probe' or 'cifar10'."""
+    return "probe" if data == "probe" else "cifar10"
+
+
 def check_data_spec(data: str) -> str:
     """'probe' or an existing path; DataError naming --data otherwise."""
     if data == "probe":
@@ -361,6 +366,72 @@ def train_command(data: str, out, *, preset=None, overrides=None, subset=None, c
     return EXIT_OK
 
 
+# -- overfit ------------------------------------------------------------------------------------
+# the sanity check's settings where no preset gives them: plain Adam, nothing that fights
+# memorising (no L2, no augmentation), small batches so an epoch of 100 images is 4 updates
+OVERFIT_DEFAULTS = {"optimizer": "adam", "lr": 2e-3, "schedule": "constant", "batch_size": 25,
+                    "clip": "norm", "clip_threshold": 5.0}
+OVERFIT_FORCED = {"reg": 0.0, "augment": False, "patience": 0, "eval_every": 0}
+
+
+def overfit_command(data: str, *, preset=None, overrides=None, subset=None, cue_row=None,
+                    size: int = 100, target: float = 0.99, max_epochs: int = 300,
+                    stream=None) -> int:
+    """`overfit`: can the model memorise ``size`` training images? Trains on them (a stratified
+    subset) until its accuracy on them reaches ``target`` -> exit 0, or gives up after
+    ``max_epochs`` / the time budget (default 5 minutes) -> exit 1; diverged -> 3."""
+    if subset is not None:
+        raise ConfigError("overfit trains on --size images; --subset does not apply")
+    if int(size) != size or size < 10:
+        raise ConfigError(f"--size {size} is too small; give at least 10 images")
+    if not 0 < target <= 1:
+        raise ConfigError(f"--target {target} must be a training accuracy in (0, 1]")
+    check_data_spec(data)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    settings = {} if preset else dict(OVERFIT_DEFAULTS)
+    settings.update(OVERFIT_FORCED)
+    settings.update({"epochs": max_epochs, "max_minutes": 5.0})
+    settings.update(given)
+    trainer, splits = make_trainer(data, None, preset=preset, overrides=settings,
+                                   subset=int(size), cue_row=cue_row)
+    cfg, n = trainer.config, trainer.n_train
+    out = stream or sys.stdout
+    print(f"overfit: {cfg.model} (H={cfg.hidden_dim}, {cfg.optimizer} lr {cfg.lr:g}) on {n} "
+          f"training images of {splits.description}; target {100 * target:.0f}% training "
+          f"accuracy, at most {cfg.epochs} epochs", file=out, flush=True)
+    best = 0.0
+    reached = None
+    with sigint_calls(trainer.cancel):
+        for ev in trainer.events():
+            if ev["type"] != "eval" or ev.get("train_acc") is None:
+                continue
+            acc = float(ev["train_acc"])
+            best = max(best, acc)
+            epoch = int(round(ev["epoch"]))
+            if epoch % 10 == 0:
+                print(f"  epoch {epoch}: training accuracy {100 * acc:.1f}%", file=out,
+                      flush=True)
+            if acc >= target:
+                reached = epoch
+                trainer.cancel()
+    reason = trainer.finished["reason"]
+    if reason == "diverged":
+        _stderr_line(f"error: training {trainer.finished['message']}")
+        return EXIT_DIVERGED
+    if reached is not None:
+        print(f"reached {100 * best:.1f}% training accuracy on {n} images after {reached} "
+              f"epochs ({trainer.seconds:.1f} s): the model can memorise a small set, so the "
+              "gradients reach the parameters", file=out)
+        return EXIT_OK
+    why = ("it was interrupted" if reason == "cancelled" else
+           f"it stopped on the time budget of {cfg.max_minutes:g} min"
+           if reason == "time_budget" else f"it ran {cfg.epochs} epochs")
+    print(f"did not reach {100 * target:.0f}% training accuracy on {n} images ({why}; best "
+          f"{100 * best:.1f}%): try another learning rate, initialisation or clipping, or more "
+          "epochs", file=out)
+    return EXIT_ERROR
+
+
 def _train_config_of(meta: dict) -> dict:
     """The TrainConfig dict stored in a checkpoint's metadata ({} if none)."""
     value = meta.get("train_config")
@@ -399,7 +470,7 @@ def evaluate_checkpoint(checkpoint, data: str, log=None, batch_size: int = 500) 
     from core import analysis, metrics
     from core.checkpoint import load_checkpoint
 
-    ck = load_checkpoint(checkpoint)
+    ck = load_checkpoint(checkpoint, expect_data=dataset_of(data))
     splits = splits_for_checkpoint(ck.meta, data, log=log)
     pred = analysis.predict(ck.model, ck.normalizer, splits.test, batch_size=batch_size)
     summary = metrics.summarize(pred.probs, pred.labels)
@@ -429,7 +500,7 @@ def report_data(checkpoint, data: str, tsne_points: int = 1000, seed: int = 0, l
     from core import analysis, metrics
     from core.checkpoint import load_checkpoint
 
-    ck = load_checkpoint(checkpoint)
+    ck = load_checkpoint(checkpoint, expect_data=dataset_of(data))
     splits = splits_for_checkpoint(ck.meta, data, log=log)
     test = splits.test
     names = list(test.class_names)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from core.batch_parallel import parallel_loss
-from core.checkpoint import load_checkpoint, save_checkpoint
+from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint
 from core.clipping import clip_gradients
 from core.config import TrainConfig
 from core.datasets import Normalizer, augment_batch
@@ -452,6 +452,7 @@ class Trainer:
                                   f"{', '.join(RESUMABLE_OVERRIDES)} can")
             cfg_dict[key] = value
         cfg = TrainConfig.from_dict(cfg_dict)
+        check_dataset(meta, getattr(splits, "name", None), path)
         data = meta.get("data") or {}
         n_train = len(splits.train.labels)
         if data.get("n_train") not in (None, n_train):

@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 import main as cli
-from core import commands
 from tests.cifar_fixtures import cifar_tarball_bytes, write_cifar_folder, write_cifar_tarball
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,10 +212,6 @@ def test_cnn_checkpoint_where_a_row_rnn_is_expected(tmp_path, capsys, runs):
                           "--data", "probe", "--out", tmp_path / "o"], "model")
 
 
-@pytest.mark.xfail(strict=True, reason="core/commands.py does not yet pass expect_data to "
-                   "load_checkpoint in evaluate_checkpoint/report_data (see checkpoint."
-                   "check_dataset): a probe checkpoint on CIFAR-10 reports a meaningless "
-                   "accuracy, a CIFAR-10 one on the probe a confusing subset error")
 def test_checkpoint_of_the_other_data_set(capsys, runs):
     expect_error(capsys, ["evaluate", "--checkpoint", runs["probe"] / "best.npz", "--data",
                           runs["cifar_data"]], "trained on the memory-probe task",
@@ -270,13 +265,18 @@ def test_train_diverged_exits_3(tmp_path, capsys):
     assert json.loads((tmp_path / "o" / "metrics.json").read_text())["reason"] == "diverged"
 
 
-@pytest.mark.skipif(not hasattr(commands, "overfit_command"),
-                    reason="core/commands.py has no overfit_command yet (main.py calls it)")
 def test_overfit_says_whether_it_reached_the_target(capsys):
     code, out, err = run(capsys, "overfit", "--model", "row-rnn", "--size", "20", "--hidden",
-                         "8", "--workers", "1")
-    assert code in (0, 1)
-    assert ("99" in out + err) and ("reached" in out + err or "did not" in out + err)
+                         "16", "--workers", "1")
+    assert code == 0, out + err
+    assert "reached" in out and "on 20 images" in out
+    # one epoch at a tiny learning rate cannot memorise anything: a clear no, exit 1
+    code, out, err = run(capsys, "overfit", "--model", "row-rnn", "--size", "20", "--hidden",
+                         "16", "--workers", "1", "--epochs", "1", "--lr", "1e-7")
+    assert code == 1, out + err
+    assert "did not reach 99% training accuracy on 20 images" in out and "Traceback" not in err
+    code, out, err = run(capsys, "overfit", "--model", "row-rnn", "--size", "3")
+    assert code == 1 and err.strip().startswith("error: --size 3 is too small")
 
 
 # -- real processes: exit codes, and files the user cannot read -----------------------------------
