@@ -49,9 +49,10 @@ TRAIN_OPTIONS = [
 def _add_model_options(p: argparse.ArgumentParser, data_required: bool) -> None:
     p.add_argument("--model", choices=MODELS, help="row-rnn (rows as timesteps) or cnn-rnn "
                    "(conv features, 8 timesteps); required unless --preset gives it")
-    p.add_argument("--data", required=data_required, metavar="{PATH,probe}",
+    p.add_argument("--data", required=data_required, metavar="{PATH,cifar10,probe}",
                    default=None if data_required else "probe",
-                   help="CIFAR-10 tarball or folder, or `probe` for the built-in memory task"
+                   help="CIFAR-10 tarball or folder; `cifar10` = $RNNSCOPE_DATA or the "
+                   "downloaded copy in the cache folder; `probe` = the built-in memory task"
                    + ("" if data_required else " (default)"))
     p.add_argument("--preset", choices=PRESETS, help="start from a named configuration; other "
                    "options override it")
@@ -80,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="accuracy, loss and calibration error on the test split")
     p.add_argument("--checkpoint", required=True, metavar="CKPT")
-    p.add_argument("--data", required=True, metavar="{PATH,probe}")
+    p.add_argument("--data", required=True, metavar="{PATH,cifar10,probe}",
+                   help="as for train")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("report", help="write PNG figures for a checkpoint",
@@ -88,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "of final hidden states, misclassification gallery, prediction grid and "
                        "the gradient-through-time heatmap as PNGs into OUT.")
     p.add_argument("--checkpoint", required=True, metavar="CKPT")
-    p.add_argument("--data", required=True, metavar="{PATH,probe}")
+    p.add_argument("--data", required=True, metavar="{PATH,cifar10,probe}",
+                   help="as for train")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--tsne-points", type=int, default=1000, metavar="N",
                    help="test images in the t-SNE plot (default 1000)")
@@ -140,8 +143,13 @@ def main(argv=None) -> int:
         return _usage_error(parser, f"{args.command}: give --model {{row-rnn,cnn-rnn}} or "
                             "--preset NAME")
 
+    import warnings
+
     from core import commands
     from core.errors import RnnscopeError
+
+    # a warning is one line, like an error (no source line from inside a library)
+    warnings.formatwarning = lambda message, category, *args, **kw: f"warning: {message}\n"
 
     try:
         if args.command == "train":

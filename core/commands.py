@@ -93,25 +93,27 @@ def dataset_of(data: str) -> str:
 
 
 def check_data_spec(data: str) -> str:
-    """'probe' or an existing path; DataError naming --data otherwise."""
-    if data == "probe":
+    """'probe', 'cifar10' (look in $RNNSCOPE_DATA, then the cache folder) or an existing path;
+    DataError naming --data otherwise."""
+    if data in ("probe", "cifar10"):
         return data
     path = Path(data).expanduser()
     if not path.exists():
         raise DataError(f"--data {data}: no such file or folder; give the CIFAR-10 tarball "
-                        "or its folder, `probe` for the built-in task, or run "
-                        "`python main.py download`")
+                        "or its folder, `cifar10` to use $RNNSCOPE_DATA or the downloaded copy, "
+                        "`probe` for the built-in task, or run `python main.py download`")
     return str(path)
 
 
 def load_splits(data: str, *, scheme: str = "default", subset=None, seed: int = 0,
                 probe_params: dict | None = None, log=None):
-    """Load the data set named by ``data`` ('probe' or a CIFAR-10 path) -> DataSplits."""
+    """Load the data set named by ``data`` ('probe', 'cifar10' or a CIFAR-10 path) -> DataSplits."""
     from core.datasets import load_data
 
     spec = check_data_spec(data)
     if log:
-        log(f"loading {'the memory-probe task' if spec == 'probe' else spec} ...")
+        log("loading " + {"probe": "the memory-probe task", "cifar10": "CIFAR-10"}.get(spec, spec)
+            + " ...")
     splits = load_data(spec, scheme=scheme, subset=subset, seed=seed,
                        probe_params=probe_params if spec == "probe" else None)
     if log:

@@ -328,3 +328,15 @@ def test_unreadable_files(tmp_path, runs):
         assert last.startswith("error: ") and name in last and "permission denied" in last
     assert not (tmp_path / "c" / "decoded").exists() or not any((tmp_path / "c" /
                                                                  "decoded").iterdir())
+
+
+def test_data_cifar10_looks_in_the_environment_then_the_cache(capsys, runs, monkeypatch,
+                                                              tmp_path):
+    ckpt = runs["cifar"] / "best.npz"
+    monkeypatch.setenv("RNNSCOPE_CACHE", str(tmp_path / "empty-cache"))
+    expect_error(capsys, ["evaluate", "--checkpoint", ckpt, "--data", "cifar10"],
+                 "CIFAR-10 not found", "RNNSCOPE_DATA")
+    monkeypatch.setenv("RNNSCOPE_DATA", str(runs["cifar_data"]))
+    code, out, err = run(capsys, "evaluate", "--checkpoint", ckpt, "--data", "cifar10", "--json")
+    assert code == 0, err
+    assert json.loads(out)["images"] > 0
