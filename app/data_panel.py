@@ -151,6 +151,7 @@ class DataPanel(QtWidgets.QGroupBox):
 
     # --- state shown -------------------------------------------------------------------------
     def set_busy(self, text: str):
+        self._error = False
         self.dataset_label.setText(text)
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
@@ -163,13 +164,15 @@ class DataPanel(QtWidgets.QGroupBox):
         self.progress.setValue(done)
 
     def set_idle(self):
+        """Loading/downloading has ended: hide the progress (an error message stays)."""
         self.progress.setVisible(False)
-        self.progress_label.setVisible(False)
+        self.progress_label.setVisible(getattr(self, "_error", False))
         self.cancel_button.setVisible(False)
         for b in (self.probe_button, self.open_button, self.download_button, self.reload_button):
             b.setEnabled(True)
 
     def set_download_progress(self, done: float, total: float, speed: float):
+        self._error = False
         self.progress.setVisible(True)
         self.cancel_button.setVisible(True)
         self.progress_label.setVisible(True)
@@ -184,6 +187,7 @@ class DataPanel(QtWidgets.QGroupBox):
             self.progress_label.setText(f"{_mb(done)} at {_mb(speed)}/s")
 
     def set_error(self, message: str):
+        self._error = True
         self.set_idle()
         self.progress_label.setVisible(True)
         self.progress_label.setText(f"<span style='color:#c62828'>{message}</span>")
@@ -191,6 +195,7 @@ class DataPanel(QtWidgets.QGroupBox):
 
     def set_splits(self, splits, spec):
         """Show a freshly loaded DataSplits."""
+        self._error = False
         self.set_idle()
         self.spec = spec
         self.dataset_label.setText(describe(splits))

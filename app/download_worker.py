@@ -21,10 +21,11 @@ class DownloadWorker(QtCore.QObject):
     failed = QtCore.Signal(str)
     done = QtCore.Signal()
 
-    def __init__(self, dest_dir=None, url: str | None = None):
+    def __init__(self, dest_dir=None, url: str | None = None, md5: str | None = None):
         super().__init__()
         self.dest_dir = dest_dir
         self.url = url
+        self.md5 = md5
         self._cancel = threading.Event()
         self._t0 = None
         self._last = 0.0
@@ -47,6 +48,8 @@ class DownloadWorker(QtCore.QObject):
             from core.download import download_cifar10
 
             kw = {"url": self.url} if self.url else {}
+            if self.md5:
+                kw["md5"] = self.md5
             path = download_cifar10(self.dest_dir, progress=self._progress,
                                     cancel=self._cancel.is_set, **kw)
             self.finished.emit(str(path))

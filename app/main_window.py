@@ -52,6 +52,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     dataLoaded = QtCore.Signal()
     traceShown = QtCore.Signal()
+    # where Download CIFAR-10 fetches from: None = the official archive and its md5 (tests
+    # point these at a local server)
+    download_url: str | None = None
+    download_md5: str | None = None
 
     def __init__(self, data_spec=None, load: bool = True, parent=None):
         super().__init__(parent)
@@ -216,7 +220,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def start_download(self):
         if self._busy("download"):
             return
-        w = DownloadWorker()
+        w = DownloadWorker(url=self.download_url, md5=self.download_md5)
         w.progress.connect(self.data_panel.set_download_progress)
         w.finished.connect(self._on_downloaded)
         w.cancelled.connect(self._on_download_failed)
