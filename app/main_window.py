@@ -386,6 +386,7 @@ class MainWindow(QtWidgets.QMainWindow):
         kind = ev.get("type")
         if kind == "started":
             self.run_info = ev
+            self.training_panel.set_steps_per_epoch(ev.get("steps_per_epoch"))
             hist = ev.get("history") or {}
             if hist.get("steps") and not self.training_panel.steps.n:
                 self.training_panel.load_history(hist)

@@ -36,7 +36,8 @@ class RowImageView(pg.PlotWidget):
         self.image_item.hover_format = self._hover
         pi.addItem(self.image_item)
         pen = QtGui.QPen(QtGui.QColor(ACCENT))
-        pen.setWidthF(0.25)
+        pen.setCosmetic(True)   # widths in screen pixels, whatever the image's size
+        pen.setWidthF(2.0)
         self.band = QtWidgets.QGraphicsRectItem()
         self.band.setPen(pen)
         col = QtGui.QColor(ACCENT)
@@ -51,7 +52,8 @@ class RowImageView(pg.PlotWidget):
         pi.addItem(self.dim, ignoreBounds=True)
         self.mark = QtWidgets.QGraphicsRectItem()
         mark_pen = QtGui.QPen(QtGui.QColor("#00e5ff"))
-        mark_pen.setWidthF(0.35)
+        mark_pen.setCosmetic(True)
+        mark_pen.setWidthF(2.0)
         mark_pen.setStyle(QtGui.Qt.DashLine)
         self.mark.setPen(mark_pen)
         self.mark.setZValue(12)
@@ -108,7 +110,7 @@ class RowImageView(pg.PlotWidget):
             self.mark.setVisible(False)
             return
         a, b = self.marked_rows
-        self.mark.setRect(0.15, a, c - 0.3, b - a + 1)
+        self.mark.setRect(0.05 * c / 8, a, c - 0.1 * c / 8, b - a + 1)
         self.mark.setVisible(True)
 
     def set_step(self, t: int | None, dim_future: bool = True):

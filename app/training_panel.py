@@ -10,7 +10,16 @@ from PySide6 import QtCore, QtWidgets
 from app.plot_frame import PlotFrame
 from app.plot_style import BAD, make_plot
 
-EMA = 0.95  # smoothing of the per-batch curves
+EMA = 0.95  # smoothing of the per-batch curves when the epoch length is unknown
+
+
+def ema_weight(steps_per_epoch: int | None) -> float:
+    """Smoothing that averages about a tenth of an epoch (5..50 steps): a 20-step average on a
+    short run lags so far behind the falling loss that it sits above the validation curve."""
+    if not steps_per_epoch:
+        return EMA
+    window = float(np.clip(steps_per_epoch / 10, 5, 50))
+    return 1.0 - 1.0 / window
 
 
 class _Growing:
@@ -99,6 +108,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self.clip_x, self.clip_y = _Growing(), _Growing()
         self.eval_x, self.eval_loss, self.eval_acc = [], [], []
         self._ema_loss = self._ema_acc = None
+        self.ema = getattr(self, "ema", EMA)
         self.n_clipped = 0
         self.best = None
         self.finished_text = ""
@@ -106,10 +116,17 @@ class TrainingPanel(QtWidgets.QWidget):
             c.setData([], [])
         self.clip_marks.setData([], [])
 
+    def set_steps_per_epoch(self, n: int | None):
+        """Match the smoothing to the run's epoch length (applies to the steps that follow)."""
+        self.ema = ema_weight(n)
+
     def load_history(self, history: dict):
         """Show the steps/evals of an earlier run (a loaded checkpoint) at once."""
         self.clear()
         steps = history.get("steps") or []
+        last = steps[-1] if steps else {}
+        if last.get("epoch"):
+            self.set_steps_per_epoch(int(round(last["step"] / last["epoch"])))
         self.add_steps([{"step": s["step"], "loss": s["loss"], "acc": s.get("acc"),
                          "clip": {"fired": s.get("clip_fired", False)}} for s in steps],
                        refresh=False)
@@ -124,11 +141,12 @@ class TrainingPanel(QtWidgets.QWidget):
         for ev in events:
             loss = ev["loss"]
             acc = ev.get("acc")
+            a = self.ema
             self._ema_loss = loss if self._ema_loss is None else (
-                EMA * self._ema_loss + (1 - EMA) * loss)
+                a * self._ema_loss + (1 - a) * loss)
             if acc is not None:
                 self._ema_acc = acc if self._ema_acc is None else (
-                    EMA * self._ema_acc + (1 - EMA) * acc)
+                    a * self._ema_acc + (1 - a) * acc)
             xs.append(ev["step"])
             ls.append(loss)
             sl.append(self._ema_loss)

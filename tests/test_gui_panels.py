@@ -202,3 +202,22 @@ def test_key_widgets_have_their_object_names(qtbot):
         found = w.findChildren(QtWidgets.QWidget, name)
         assert len(found) == 1, name
     assert w.shutdown()
+
+
+def test_training_curves_smooth_over_a_tenth_of_an_epoch(qtbot):
+    from app.training_panel import EMA, TrainingPanel, ema_weight
+
+    assert ema_weight(None) == EMA and ema_weight(80) == pytest.approx(1 - 1 / 8)
+    assert ema_weight(10) == pytest.approx(0.8) and ema_weight(10000) == pytest.approx(0.98)
+    p = TrainingPanel()
+    qtbot.addWidget(p)
+    p.set_steps_per_epoch(50)            # window of 5 steps
+    p.add_steps([{"step": i + 1, "loss": 1.0 if i < 10 else 0.0, "acc": 0.5,
+                  "clip": {"fired": i % 4 == 0}} for i in range(40)])
+    _, smooth = p.loss_smooth.getOriginalDataset()
+    assert smooth[-1] < 0.01     # caught up within 30 steps (a 0.95 average is still 0.2)
+    assert p.n_clipped == 10 and "25%" in p.stats.text()
+    p.load_history({"steps": [{"step": s, "epoch": s / 200, "loss": 1.0} for s in (1, 2, 3)]})
+    assert p.ema == pytest.approx(1 - 1 / 20)
+    names = [label.text for _, label in p.loss_plot.getPlotItem().legend.items]
+    assert len(names) == len(set(names)) and "clipping fired" in names
