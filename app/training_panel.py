@@ -11,6 +11,10 @@ from app.plot_frame import PlotFrame
 from app.plot_style import BAD, make_plot
 
 EMA = 0.95  # smoothing of the per-batch curves when the epoch length is unknown
+# Step batches arrive up to 20 times a second; the curves are redrawn at most every 250 ms.
+# A redraw of both plots costs tens of milliseconds of GUI-thread Python (axes, grid, text),
+# and while the GUI thread runs Python the training thread waits for the GIL.
+REFRESH_MS = 250
 
 
 def ema_weight(steps_per_epoch: int | None) -> float:
@@ -93,6 +97,12 @@ class TrainingPanel(QtWidgets.QWidget):
         self.stats.setObjectName("trainingStats")
         self.stats.setWordWrap(True)
         self.stats.setTextFormat(QtCore.Qt.RichText)
+        # a fixed height: new text must not re-lay out (and so repaint) the whole panel
+        self.stats.setFixedHeight(3 * self.stats.fontMetrics().lineSpacing() + 4)
+        self._refresh_timer = QtCore.QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_MS)
+        self._refresh_timer.timeout.connect(self._refresh)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.stats)
@@ -160,7 +170,7 @@ class TrainingPanel(QtWidgets.QWidget):
         self.smooth_loss.extend(sl)
         self.smooth_acc.extend(sa)
         if refresh:
-            self._refresh()
+            self.schedule_refresh()
 
     def add_eval(self, ev: dict, refresh: bool = True):
         self.eval_x.append(ev["step"])
@@ -169,10 +179,22 @@ class TrainingPanel(QtWidgets.QWidget):
         if ev.get("best"):
             self.best = (ev["step"], ev.get("val_acc"))
         if refresh:
+            self.schedule_refresh()
+
+    def schedule_refresh(self):
+        """Redraw within REFRESH_MS; updates arriving meanwhile share that one redraw."""
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def flush(self):
+        """Draw what has arrived now (end of a run, tests)."""
+        if self._refresh_timer.isActive():
+            self._refresh_timer.stop()
             self._refresh()
 
     def set_finished(self, text: str):
         self.finished_text = text
+        self.flush()
         self._refresh_stats()
 
     def _refresh(self):

@@ -214,6 +214,7 @@ def test_training_curves_smooth_over_a_tenth_of_an_epoch(qtbot):
     p.set_steps_per_epoch(50)            # window of 5 steps
     p.add_steps([{"step": i + 1, "loss": 1.0 if i < 10 else 0.0, "acc": 0.5,
                   "clip": {"fired": i % 4 == 0}} for i in range(40)])
+    p.flush()
     _, smooth = p.loss_smooth.getOriginalDataset()
     assert smooth[-1] < 0.01     # caught up within 30 steps (a 0.95 average is still 0.2)
     assert p.n_clipped == 10 and "25%" in p.stats.text()
@@ -221,3 +222,24 @@ def test_training_curves_smooth_over_a_tenth_of_an_epoch(qtbot):
     assert p.ema == pytest.approx(1 - 1 / 20)
     names = [label.text for _, label in p.loss_plot.getPlotItem().legend.items]
     assert len(names) == len(set(names)) and "clipping fired" in names
+
+
+def test_training_curves_redraw_once_per_interval_without_losing_steps(qtbot):
+    """Step batches arrive up to 20 times a second; redrawing each costs the training thread
+    the GIL, so batches arriving within REFRESH_MS share one redraw."""
+    from app.training_panel import REFRESH_MS, TrainingPanel
+
+    p = TrainingPanel()
+    qtbot.addWidget(p)
+    draws = []
+    set_data = p.loss_raw.setData
+    p.loss_raw.setData = lambda *a, **kw: (draws.append(len(a[0]) if a else 0),
+                                           set_data(*a, **kw))
+    for i in range(10):
+        p.add_steps([{"step": i + 1, "loss": 1.0 / (i + 1), "acc": 0.5, "clip": {}}])
+    assert draws == []
+    qtbot.waitUntil(lambda: len(draws) == 1, timeout=5 * REFRESH_MS)
+    qtbot.wait(2 * REFRESH_MS)
+    assert draws == [10]
+    x, y = p.loss_raw.getOriginalDataset()
+    assert list(x) == list(range(1, 11)) and y[-1] == pytest.approx(0.1)
