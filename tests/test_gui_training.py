@@ -67,6 +67,25 @@ def test_pause_resume_stop(window, qtbot):
     assert w.model_panel.hidden_spin.isEnabled() and w.toolbar.save_button.isEnabled()
 
 
+def test_step_events_are_batched_to_about_20_per_second(window, qtbot):
+    w = window
+    _small(w)
+    w.start_training()
+    emits = []
+    w.train_worker.steps.connect(lambda events: emits.append(len(events)))
+    qtbot.waitUntil(lambda: len(emits) >= 1, timeout=60000)
+    t0, n0 = time.perf_counter(), len(emits)
+    qtbot.wait(2000)
+    seconds = time.perf_counter() - t0
+    rate = (len(emits) - n0) / seconds
+    w.stop_training()
+    qtbot.waitUntil(lambda: not w.is_training(), timeout=30000)
+    assert rate <= 25
+    # no step is dropped: the batches add up to every step the trainer made
+    assert w.training_panel.steps.n == w.trainer.step
+    np.testing.assert_array_equal(w.training_panel.steps.data, np.arange(1, w.trainer.step + 1))
+
+
 def test_checkpoint_save_load_continue_on_one_thread(window, qtbot, tmp_path):
     from core.config import TrainConfig
     from core.trainer import Trainer
