@@ -213,7 +213,8 @@ class TrainingPanel(QtWidgets.QWidget):
             self.stats.setText(self.finished_text or "Press Train to start.")
             return
         parts = [f"<b>{n:,}</b> steps, last batch loss {self.losses.data[-1]:.4f}"]
-        parts.append(f"clipping fired on <b>{self.n_clipped / n:.0%}</b> of steps")
+        parts.append(f"clipping fired on <b>{self.n_clipped:,} of {n:,}</b> steps "
+                     f"({self.n_clipped / n:.1%})")
         if self.eval_x:
             va = self.eval_acc[-1]
             parts.append(f"validation accuracy {va:.1%} at step {self.eval_x[-1]}")

@@ -152,11 +152,18 @@ class VanishingPanel(QtWidgets.QWidget):
         self._dirty = False
         self._show_empty_history()
 
+    def _set_t_ticks(self, T: int):
+        """Timestep ticks 1 .. T (row t of the image is drawn at y = t; there is no t = 0)."""
+        every = max(1, T // 8)
+        ticks = [(t, str(t)) for t in range(1, T + 1) if t == 1 or t % every == 0]
+        self.gtt_plot.getPlotItem().getAxis("left").setTicks([ticks, []])
+
     def _show_empty_history(self):
         """No training steps yet: a sensible frame (T timesteps x 100 steps) and a hint."""
         gp = self.gtt_plot.getPlotItem()
         T = getattr(self, "_T", 32)
         gp.setRange(xRange=(0, 100), yRange=(0.5, T + 0.5), padding=0)
+        self._set_t_ticks(T)
         self.gtt_empty.setPos(50, (T + 1) / 2)
         self.gtt_empty.setVisible(True)
 
@@ -203,6 +210,7 @@ class VanishingPanel(QtWidgets.QWidget):
         self.gtt_image.setImage(img, autoLevels=False, levels=self.gtt_bar.levels())
         x0, x1 = steps[0], max(steps[-1], steps[0] + 1)
         self.gtt_image.setRect(x0, 0.5, x1 - x0, T)
+        self._set_t_ticks(T)
         self._gtt_steps = (x0, x1, img.shape[1])
 
     def showEvent(self, ev):

@@ -79,6 +79,8 @@ def test_vanishing_tab_empty_state_then_history(qtbot, probe):
     p._redraw_history(force=True)
     assert not p.gtt_empty.isVisible()
     np.testing.assert_allclose(p.gtt_image.image, np.log10(rows).T, rtol=1e-6)
+    left = p.gtt_plot.getPlotItem().getAxis("left")
+    assert [t for t, _ in left._tickLevels[0]] == [1, 4, 8, 12, 16, 20, 24, 28, 32]
     p.clear_history()
     assert p.gtt_empty.isVisible() and p.gtt_image.image is None
 
@@ -217,7 +219,11 @@ def test_training_curves_smooth_over_a_tenth_of_an_epoch(qtbot):
     p.flush()
     _, smooth = p.loss_smooth.getOriginalDataset()
     assert smooth[-1] < 0.01     # caught up within 30 steps (a 0.95 average is still 0.2)
-    assert p.n_clipped == 10 and "25%" in p.stats.text()
+    assert p.n_clipped == 10 and "<b>10 of 40</b> steps (25.0%)" in p.stats.text()
+    p.add_steps([{"step": 41 + i, "loss": 0.0, "clip": {}} for i in range(360)])
+    p.flush()
+    assert "<b>10 of 400</b> steps (2.5%)" in p.stats.text()   # rare clips are not '0%'
+
     p.load_history({"steps": [{"step": s, "epoch": s / 200, "loss": 1.0} for s in (1, 2, 3)]})
     assert p.ema == pytest.approx(1 - 1 / 20)
     names = [label.text for _, label in p.loss_plot.getPlotItem().legend.items]
