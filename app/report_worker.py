@@ -23,17 +23,48 @@ REPORT_ORDER = ["curves", "confusion", "reliability", "tsne", "gallery", "predic
                 "grad_through_time"]
 
 
+PREDICT_CHUNK = 1000   # images predicted between two checks of the cancel flag
+
+
+class ReportCancelled(Exception):
+    """The window closed (or a new report was asked for) while this one was being built."""
+
+
+def _predict(model, norm, imageset, log=None, cancelled=None):
+    """core.analysis.predict over ``imageset`` in chunks, checking ``cancelled()`` between
+    them, so closing the window never waits for a whole 10,000-image test split."""
+    from types import SimpleNamespace
+
+    from core import analysis
+
+    n = len(imageset)
+    parts = []
+    for a in range(0, n, PREDICT_CHUNK):
+        if cancelled is not None and cancelled():
+            raise ReportCancelled()
+        if log:
+            log(f"predicting {a:,} of {n:,} images ...")
+        b = min(n, a + PREDICT_CHUNK)
+        chunk = SimpleNamespace(images=imageset.images[a:b], labels=imageset.labels[a:b])
+        parts.append(analysis.predict(model, norm, chunk, hidden=True))
+    if not parts:
+        return analysis.predict(model, norm, imageset, hidden=True)
+    return analysis.Prediction(probs=np.concatenate([p.probs for p in parts]),
+                               labels=np.concatenate([p.labels for p in parts]),
+                               hidden=np.concatenate([p.hidden for p in parts]))
+
+
 def report_data(snap: dict, splits, history: dict, split: str = "test", tsne_points: int = 500,
-                seed: int = 0, log=None) -> dict:
+                seed: int = 0, log=None, cancelled=None) -> dict:
     """Plain arrays/dicts for the report figures (the layout of core.commands.report_data)."""
     from core import analysis, metrics
 
     model, norm = ModelCache().model(snap)
     imageset = getattr(splits, split)
     names = list(imageset.class_names)
-    if log:
-        log(f"predicting {len(imageset)} {split} images ...")
-    pred = analysis.predict(model, norm, imageset, hidden=True)
+    pred = _predict(model, norm, imageset, log=log, cancelled=cancelled)
+    if cancelled is not None and cancelled():
+        raise ReportCancelled()
     K = len(names)
     cm = metrics.confusion_matrix(pred.labels, pred.predicted, K)
     bins = metrics.reliability_bins(pred.probs, pred.labels)
@@ -104,7 +135,8 @@ class ReportWorker(QtCore.QObject):
         limit_blas_threads(1)
         try:
             rd = report_data(self.snapshot, self.splits, self.history, self.split,
-                             self.tsne_points, log=self.status.emit)
+                             self.tsne_points, log=self.status.emit,
+                             cancelled=self._cancel.is_set)
             if self._cancel.is_set():
                 return
             self.status.emit("drawing figures ...")
@@ -114,6 +146,8 @@ class ReportWorker(QtCore.QObject):
                            **{k: v for k, v in rd["summary"].items()
                               if isinstance(v, (int, float))}}
                 self.ready.emit(summary, figs)
+        except ReportCancelled:
+            pass
         except RnnscopeError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:
