@@ -127,3 +127,17 @@ def test_report_prediction_in_chunks_equals_one_pass_and_cancels(window):
         assert len(calls) == 3      # stopped after two chunks
     finally:
         report_worker.PREDICT_CHUNK = old
+
+
+def test_truncated_bptt_cut_is_shown(window, qtbot):
+    w = window
+    e = w.explorer
+    w.model_panel.bptt_spin.setValue(8)      # the preview model is rebuilt with the window
+    qtbot.waitUntil(lambda: e.trace is not None and e.trace.get("bptt_cut") == 24,
+                    timeout=60000)
+    assert e.grad_norm.cut_region.isVisible()
+    assert e.grad_norm.cut_region.getRegion() == pytest.approx((0.5, 24.5))
+    assert np.all(e.trace["dh_norm_t"][:24] == 0) and np.all(e.trace["dh_norm_t"][24:] > 0)
+    e.set_frame(2 * e.T + 1 - 10)            # backward pass at t = 10
+    assert "no gradient" in e.narration.text()
+    assert "row 25 (the earliest inside the window)" in w.vanishing.ratio_label.text()
