@@ -33,22 +33,16 @@ SNAPSHOT_INTERVAL_S = 1.0   # model copies for the explorer / vanishing tab
 APP_WORKERS = 1             # batch-parallel training threads in the app (the CLI may use more)
 
 
-def _has_workers_field() -> bool:
-    from core.config import TrainConfig
-
-    return any(f.name == "workers" for f in dataclasses.fields(TrainConfig))
-
-
 def app_config(config):
-    """``config`` with ``workers=1`` (unchanged if it already is, or has no such field)."""
-    if config is not None and getattr(config, "workers", APP_WORKERS) != APP_WORKERS:
+    """``config`` with ``workers=1`` (unchanged if it already is)."""
+    if config is not None and config.workers != APP_WORKERS:
         return dataclasses.replace(config, workers=APP_WORKERS)
     return config
 
 
 def app_resume_overrides() -> dict:
     """Overrides for ``Trainer.resume_from``: continue a run on one training thread."""
-    return {"workers": APP_WORKERS} if _has_workers_field() else {}
+    return {"workers": APP_WORKERS}
 
 
 def _copy_event(ev: dict) -> dict:
