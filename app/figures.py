@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,7 @@ def training_curves_figure(history: dict, title: str | None = None) -> Figure:
     if not steps and not evals:
         ax_loss.text(0.5, 0.5, "no training history", ha="center", va="center",
                      transform=ax_loss.transAxes)
-    fig.suptitle(title or "Training curves")
+    fig.suptitle(textwrap.fill(title or "Training curves", 110), fontsize=11)
     return fig
 
 
@@ -237,8 +238,9 @@ def _edges(centres: np.ndarray) -> np.ndarray:
 def grad_through_time_figure(steps, norms, title: str | None = None) -> Figure:
     """Heatmap of ||dL/dh_t|| (log colour) over training step ``(S,)`` x timestep ``(S, T)``.
 
-    Left: the full matrix (rows = training steps, columns = timesteps; 0 = first image row
-    read, T-1 = the last, where the loss is). Zeros (timesteps cut by truncated BPTT) are grey.
+    Left: the full matrix (rows = training steps, columns = timesteps t = 1..T; 1 = first
+    image row read, T = the last, where the loss is). Zeros (timesteps cut by truncated
+    BPTT) are grey.
     Right: the profile over timesteps at the first, middle and last recorded step.
     """
     steps = np.asarray(steps)
@@ -259,14 +261,14 @@ def grad_through_time_figure(steps, norms, title: str | None = None) -> Figure:
         vmax = vmin * 10
     masked = np.ma.masked_where(~np.isfinite(norms) | (norms <= 0), norms)
     cmap = _viridis_with_grey()
-    mesh = ax.pcolormesh(np.arange(T + 1) - 0.5, _edges(steps), masked,
+    mesh = ax.pcolormesh(np.arange(T + 1) + 0.5, _edges(steps), masked,
                          norm=LogNorm(vmin=vmin, vmax=vmax), cmap=cmap, shading="flat")
     fig.colorbar(mesh, ax=ax, label="mean per-image ||dL/dh_t|| (log scale)")
-    ax.set_xlabel(f"timestep t (0 = first row read ... {T - 1} = last, where the loss is)")
+    ax.set_xlabel(f"timestep t (1 = first row read ... {T} = last, where the loss is)")
     ax.set_ylabel("training step")
     cut = int(np.argmax(np.any(norms > 0, axis=0))) if np.any(norms > 0) else T
     if cut > 0:
-        ax.text((cut - 1) / 2, float(np.mean(ax.get_ylim())),
+        ax.text((cut + 1) / 2, float(np.mean(ax.get_ylim())),
                 "no gradient\n(truncated\nBPTT)", ha="center", va="center", fontsize=9,
                 color="0.3")
     ax.set_title("Gradient reaching each timestep during training\n"
@@ -275,7 +277,7 @@ def grad_through_time_figure(steps, norms, title: str | None = None) -> Figure:
     colors = ["C0", "C1", "C3"]
     for c, s in zip(colors, picks):
         row = np.where(norms[s] > 0, norms[s], np.nan)
-        ax_p.semilogy(np.arange(T), row, "o-", ms=2.5, color=c, label=f"step {steps[s]}")
+        ax_p.semilogy(np.arange(1, T + 1), row, "o-", ms=2.5, color=c, label=f"step {steps[s]}")
     ax_p.set_xlabel("timestep t")
     ax_p.set_ylabel("||dL/dh_t|| (log scale)")
     ax_p.grid(alpha=0.3, which="both")
@@ -294,7 +296,7 @@ def _early_late_text(row: np.ndarray, step) -> str:
     t0 = int(reached[0])
     r = float(row[t0] / row[-1])
     ratio = f"{r:.2g} x" if r >= 0.01 else f"1/{1 / r:.3g} of"
-    return f"Profiles; at step {step}, t={t0} gets\n{ratio} the gradient at t={T - 1}"
+    return f"Profiles; at step {step}, t={t0 + 1} gets\n{ratio} the gradient at t={T}"
 
 
 def _viridis_with_grey():
@@ -303,27 +305,32 @@ def _viridis_with_grey():
     return colormaps["viridis"].with_extremes(bad="0.85")
 
 
-REPORT_FILES = ("curves.png", "confusion.png", "reliability.png", "tsne.png", "gallery.png",
-                "predictions.png", "grad_through_time.png")
+REPORT_ORDER = ("curves", "confusion", "reliability", "tsne", "gallery", "predictions",
+                "grad_through_time")
+
+
+def report_figures(rd: dict) -> dict[str, Figure]:
+    """name (REPORT_ORDER) -> Figure for the report data of core.analysis.report_arrays with
+    'model' and 'data' added (the command line's PNGs and the app's Reports tab)."""
+    names = rd["class_names"]
+    what = " — ".join(str(v) for v in (rd.get("model") or "model", rd.get("data")) if v)
+    g, p, t = rd["gallery"], rd["grid"], rd["tsne"]
+    return {
+        "curves": training_curves_figure(rd.get("history") or {},
+                                         title=f"Training curves: {what}"),
+        "confusion": confusion_figure(rd["confusion"], names),
+        "reliability": reliability_figure(rd["reliability"]),
+        "tsne": tsne_figure(t["embedding"], t["labels"], names),
+        "gallery": gallery_figure(g["images"], g["labels"], g["predicted"], g["confidence"],
+                                  names),
+        "predictions": prediction_grid_figure(p["images"], p["labels"], p["predicted"], names),
+        "grad_through_time": grad_through_time_figure(rd["grad_through_time"]["steps"],
+                                                      rd["grad_through_time"]["norms"]),
+    }
 
 
 def write_report(rd: dict, out_dir) -> list[Path]:
-    """Render the report data of ``core.commands.report_data`` as PNGs in ``out_dir``."""
+    """Save :func:`report_figures` as ``NAME.png`` files in ``out_dir`` (atomically each)."""
     out_dir = Path(out_dir)
-    names = rd["class_names"]
-    what = f"{rd.get('model') or 'model'} — {rd.get('data', '')}"
-    g, p, t = rd["gallery"], rd["grid"], rd["tsne"]
-    figs = {
-        "curves.png": training_curves_figure(rd.get("history") or {},
-                                             title=f"Training curves: {what}"),
-        "confusion.png": confusion_figure(rd["confusion"], names),
-        "reliability.png": reliability_figure(rd["reliability"]),
-        "tsne.png": tsne_figure(t["embedding"], t["labels"], names),
-        "gallery.png": gallery_figure(g["images"], g["labels"], g["predicted"],
-                                      g["confidence"], names),
-        "predictions.png": prediction_grid_figure(p["images"], p["labels"], p["predicted"],
-                                                  names),
-        "grad_through_time.png": grad_through_time_figure(
-            rd["grad_through_time"]["steps"], rd["grad_through_time"]["norms"]),
-    }
-    return [save_png(figs[name], out_dir / name) for name in REPORT_FILES]
+    figs = report_figures(rd)
+    return [save_png(figs[name], out_dir / f"{name}.png") for name in REPORT_ORDER]

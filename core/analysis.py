@@ -45,19 +45,28 @@ def softmax(scores) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+class Cancelled(Exception):
+    """``cancelled()`` said yes between two batches of a long computation (not a user error)."""
+
+
 def predict(model, normalizer, imageset, batch_size: int = 500, hidden: bool = False,
-            max_images: int | None = None) -> Prediction:
+            max_images: int | None = None, progress=None, cancelled=None) -> Prediction:
     """Run ``model`` over ``imageset`` (uint8 images, normalised here with ``normalizer``).
 
     hidden=True also returns the final hidden state h_T of every image (forward only via
     ``model.scores_and_hidden``; models without it fall back to the traced pass).
-    ``max_images`` keeps the first images.
+    ``max_images`` keeps the first images. Before each batch ``progress(done, total)`` is
+    called and ``cancelled()`` checked (True raises :class:`Cancelled`).
     """
     images = imageset.images
     labels = np.asarray(imageset.labels, dtype=np.int64)
     n = len(labels) if max_images is None else min(len(labels), int(max_images))
     probs_parts, hidden_parts = [], []
     for start in range(0, n, batch_size):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        if progress is not None:
+            progress(start, n)
         stop = min(n, start + batch_size)
         x = normalizer.apply(np.asarray(images[start:stop]))
         X = model.input_from_images(x)
@@ -136,3 +145,50 @@ def grad_through_time(history: dict) -> tuple[np.ndarray, np.ndarray]:
     steps = np.array([int(r[0]) for r in records], dtype=np.int64)
     norms = np.array([np.asarray(r[1], dtype=np.float64) for r in records])
     return steps, norms
+
+
+def report_arrays(model, normalizer, imageset, history: dict | None, tsne_points: int = 1000,
+                  seed: int = 0, log=None, cancelled=None) -> dict:
+    """Everything the report figures need for ``imageset``, as plain arrays and dicts.
+
+    Keys: class_names, history, summary (core.metrics.summarize), per_class_accuracy,
+    confusion (K, K), reliability, tsne {embedding (P, 2), labels (P,)}, gallery (the most
+    confident mistakes) and grid (a sample) {images, labels, predicted[, confidence]},
+    grad_through_time {steps (S,), norms (S, T)}. Used by ``python main.py report`` (for a
+    checkpoint) and the app's Reports tab (for the current model). ``log(text)`` reports
+    progress; ``cancelled()`` is checked between batches and raises :class:`Cancelled`.
+    """
+    from core import metrics
+
+    names = list(imageset.class_names)
+    n = len(imageset)
+
+    def progress(done, total):
+        if log and done % 2000 == 0:
+            log(f"predicting {done:,} of {total:,} images ...")
+
+    pred = predict(model, normalizer, imageset, hidden=True, progress=progress,
+                   cancelled=cancelled)
+    cm = metrics.confusion_matrix(pred.labels, pred.predicted, len(names))
+    pick = sample_indices(n, tsne_points, seed=seed)
+    if cancelled is not None and cancelled():
+        raise Cancelled()
+    if log:
+        log(f"t-SNE of {len(pick)} final hidden states ...")
+    embedding = (tsne_embedding(pred.hidden[pick], seed=seed) if len(pick) >= 3
+                 else np.zeros((0, 2)))
+    wrong = most_confident_mistakes(pred.probs, pred.labels, k=24)
+    grid = sample_indices(n, 32, seed=seed + 1)
+    steps, norms = grad_through_time(history or {})
+    return {
+        "class_names": names, "history": history or {},
+        "summary": metrics.summarize(pred.probs, pred.labels),
+        "per_class_accuracy": metrics.per_class_accuracy(cm).tolist(),
+        "confusion": cm, "reliability": metrics.reliability_bins(pred.probs, pred.labels),
+        "tsne": {"embedding": embedding, "labels": pred.labels[pick]},
+        "gallery": {"images": np.asarray(imageset.images[wrong]), "labels": pred.labels[wrong],
+                    "predicted": pred.predicted[wrong], "confidence": pred.confidence[wrong]},
+        "grid": {"images": np.asarray(imageset.images[grid]), "labels": pred.labels[grid],
+                 "predicted": pred.predicted[grid]},
+        "grad_through_time": {"steps": steps, "norms": norms},
+    }

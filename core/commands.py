@@ -496,44 +496,18 @@ def evaluate_command(checkpoint, data: str, as_json: bool = False) -> int:
 
 # -- report ---------------------------------------------------------------------------------------
 def report_data(checkpoint, data: str, tsne_points: int = 1000, seed: int = 0, log=None) -> dict:
-    """Everything the report figures need, as plain arrays/dicts (see app.figures.write_report)."""
-    import numpy as np
-
-    from core import analysis, metrics
+    """Everything the report figures need for a checkpoint's test split (core.analysis.
+    report_arrays) plus model, checkpoint and data (see app.figures.report_figures)."""
+    from core import analysis
     from core.checkpoint import load_checkpoint
 
     ck = load_checkpoint(checkpoint, expect_data=dataset_of(data))
     splits = splits_for_checkpoint(ck.meta, data, log=log)
-    test = splits.test
-    names = list(test.class_names)
-    if log:
-        log(f"predicting {len(test)} test images ...")
-    pred = analysis.predict(ck.model, ck.normalizer, test, hidden=True)
-    K = len(names)
-    cm = metrics.confusion_matrix(pred.labels, pred.predicted, K)
-    bins = metrics.reliability_bins(pred.probs, pred.labels)
-    pick = analysis.sample_indices(len(test), tsne_points, seed=seed)
-    if log:
-        log(f"t-SNE of {len(pick)} final hidden states ...")
-    embedding = (analysis.tsne_embedding(pred.hidden[pick], seed=seed) if len(pick) >= 3
-                 else np.zeros((0, 2)))
-    wrong = analysis.most_confident_mistakes(pred.probs, pred.labels, k=24)
-    grid = analysis.sample_indices(len(test), 32, seed=seed + 1)
-    steps, norms = analysis.grad_through_time(_history_of(ck.meta))
-    summary = metrics.summarize(pred.probs, pred.labels)
-    return {
-        "model": ck.meta.get("model_kind"), "checkpoint": str(checkpoint),
-        "data": splits.description, "class_names": names,
-        "history": _history_of(ck.meta), "summary": summary,
-        "per_class_accuracy": metrics.per_class_accuracy(cm).tolist(),
-        "confusion": cm, "reliability": bins,
-        "tsne": {"embedding": embedding, "labels": pred.labels[pick]},
-        "gallery": {"images": np.asarray(test.images[wrong]), "labels": pred.labels[wrong],
-                    "predicted": pred.predicted[wrong], "confidence": pred.confidence[wrong]},
-        "grid": {"images": np.asarray(test.images[grid]), "labels": pred.labels[grid],
-                 "predicted": pred.predicted[grid]},
-        "grad_through_time": {"steps": steps, "norms": norms},
-    }
+    rd = analysis.report_arrays(ck.model, ck.normalizer, splits.test, _history_of(ck.meta),
+                                tsne_points=tsne_points, seed=seed, log=log)
+    rd.update(model=ck.meta.get("model_kind"), checkpoint=str(checkpoint),
+              data=splits.description)
+    return rd
 
 
 def report_command(checkpoint, data: str, out, write_figures, tsne_points: int = 1000) -> int:

@@ -87,3 +87,44 @@ def test_predict_matches_model_and_batching():
     np.testing.assert_array_equal(whole.predicted, whole.probs.argmax(axis=1))
     firsts = analysis.predict(model, norm, split, max_images=5)
     assert firsts.probs.shape == (5, 10) and len(firsts.labels) == 5
+
+
+def _tiny_report_inputs(n=40):
+    from core.imageset import ImageSet
+    from core.models import RowRNN
+    from core.normalize import Normalizer
+
+    rng = np.random.default_rng(6)
+    images = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+    labels = (np.arange(n) % 10).astype(np.int64)
+    split = ImageSet(images, labels, [f"class {k}" for k in range(10)])
+    return RowRNN(hidden_dim=8, seed=2), Normalizer().fit(images), split
+
+
+def test_predict_reports_progress_and_stops_when_cancelled():
+    model, norm, split = _tiny_report_inputs()
+    seen = []
+    analysis.predict(model, norm, split, batch_size=15, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(0, 40), (15, 40), (30, 40)]
+    asked = []
+    with pytest.raises(analysis.Cancelled):
+        analysis.predict(model, norm, split, batch_size=15,
+                         cancelled=lambda: asked.append(1) or len(asked) > 2)
+    assert len(asked) == 3      # two batches ran, the third was refused
+
+
+def test_report_arrays_shapes_and_consistency():
+    model, norm, split = _tiny_report_inputs()
+    history = {"dh_norm": [[1, [0.1] * 32], [9, [0.2] * 32]]}
+    logs = []
+    rd = analysis.report_arrays(model, norm, split, history, tsne_points=20, log=logs.append)
+    pred = analysis.predict(model, norm, split)
+    assert rd["summary"]["acc"] == pytest.approx(np.mean(pred.predicted == split.labels))
+    assert rd["confusion"].shape == (10, 10) and rd["confusion"].sum() == 40
+    assert rd["tsne"]["embedding"].shape == (20, 2) and len(rd["tsne"]["labels"]) == 20
+    wrong = rd["gallery"]
+    assert np.all(wrong["predicted"] != wrong["labels"]) and len(wrong["images"]) <= 24
+    assert rd["grad_through_time"]["norms"].shape == (2, 32)
+    assert logs[0] == "predicting 0 of 40 images ..." and logs[-1].startswith("t-SNE of 20")
+    with pytest.raises(analysis.Cancelled):
+        analysis.report_arrays(model, norm, split, history, cancelled=lambda: True)

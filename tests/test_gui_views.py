@@ -103,32 +103,6 @@ def test_reports_tab_builds_and_exports(window, qtbot, tmp_path):
         assert png.stat().st_size > 0 and csv.read_text().startswith("series,x,y,value")
 
 
-def test_report_prediction_in_chunks_equals_one_pass_and_cancels(window):
-    from app import report_worker
-    from app.trace_job import ModelCache
-    from core import analysis
-
-    w = window
-    model, norm = ModelCache().model(w.snapshot)
-    whole = analysis.predict(model, norm, w.splits.val, hidden=True)
-    old = report_worker.PREDICT_CHUNK
-    report_worker.PREDICT_CHUNK = 300
-    try:
-        logs = []
-        chunked = report_worker._predict(model, norm, w.splits.val, log=logs.append)
-        np.testing.assert_allclose(chunked.probs, whole.probs, rtol=1e-6)
-        np.testing.assert_allclose(chunked.hidden, whole.hidden, rtol=1e-5, atol=1e-6)
-        np.testing.assert_array_equal(chunked.labels, whole.labels)
-        assert logs[-1] == "predicting 900 of 1,000 images ..."
-        calls = []
-        with pytest.raises(report_worker.ReportCancelled):
-            report_worker._predict(model, norm, w.splits.val,
-                                   cancelled=lambda: calls.append(1) or len(calls) > 2)
-        assert len(calls) == 3      # stopped after two chunks
-    finally:
-        report_worker.PREDICT_CHUNK = old
-
-
 def test_truncated_bptt_cut_is_shown(window, qtbot):
     w = window
     e = w.explorer
