@@ -59,7 +59,8 @@ def _add_model_options(p: argparse.ArgumentParser, data_required: bool) -> None:
     p.add_argument("--subset", metavar="N|FRACTION",
                    help="train on N images or this fraction of the training set")
     p.add_argument("--cue-row", type=int, metavar="N",
-                   help="probe task only: first image row of the class cue (0..31)")
+                   help="probe task only: first image row of the class cue, 1 (top) to 32 "
+                   "(default 25, near the bottom)")
     for flag, kw, _ in TRAIN_OPTIONS:
         p.add_argument(flag, **kw)
 

@@ -11,8 +11,8 @@ from core.datasets import PROBE_DEFAULTS
 
 
 def describe(splits) -> str:
-    """What is loaded, for people: the probe's cue rows counted from 1 like everywhere in the
-    app (core's description counts them from 0); CIFAR-10 as core describes it."""
+    """What is loaded, for people: the probe task in words (its cue rows counted from 1, as
+    everywhere); CIFAR-10 as core describes it."""
     probe = (getattr(splits, "info", None) or {}).get("probe")
     if not probe:
         return splits.description

@@ -239,7 +239,9 @@ def _probe_options(data: str, cue_row: int | None) -> dict | None:
         return None
     if data != "probe":
         raise ConfigError("--cue-row only applies to --data probe; drop it for CIFAR-10")
-    return {"cue_row": int(cue_row)}
+    if not 1 <= int(cue_row) <= 32:
+        raise ConfigError(f"--cue-row {cue_row} is not an image row; give 1..32 (1 = top)")
+    return {"cue_row": int(cue_row) - 1}   # the command line counts rows from 1, core from 0
 
 
 def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None, subset=None,

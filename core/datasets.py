@@ -104,7 +104,7 @@ def _load_probe(probe_params: dict, subset, seed: int) -> DataSplits:
     if subset is not None:
         k = subset_size(subset, len(train))
         train = train.take(stratified_choice(train.labels, k, np.random.default_rng(seed)))
-    first, last = p["cue_row"], p["cue_row"] + p["cue_height"] - 1
+    first, last = p["cue_row"] + 1, p["cue_row"] + p["cue_height"]   # rows counted from 1
     sizes = (len(train), len(val), len(test))
     description = (f"memory probe: cue rows {first}-{last} of 32, noise {p['noise']:g}, "
                    f"seed {p['seed']} ({_counts(sizes)} train/val/test)")

@@ -340,3 +340,11 @@ def test_data_cifar10_looks_in_the_environment_then_the_cache(capsys, runs, monk
     code, out, err = run(capsys, "evaluate", "--checkpoint", ckpt, "--data", "cifar10", "--json")
     assert code == 0, err
     assert json.loads(out)["images"] > 0
+
+
+def test_cue_row_counts_image_rows_from_one(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--model", "row-rnn", "--data", "probe", "--cue-row",
+                         "1", *TINY, "--out", tmp_path / "top")
+    assert code == 0 and "cue rows 1-4 of 32" in err
+    expect_error(capsys, ["train", "--model", "row-rnn", "--data", "probe", "--cue-row", "0",
+                          *TINY, "--out", tmp_path / "o"], "--cue-row 0", "1..32")

@@ -261,7 +261,7 @@ def test_load_data_probe():
                                          "cue_row": 28}, subset=100, seed=1)
     assert s.name == "probe" and (len(s.train), len(s.val), len(s.test)) == (100, 50, 100)
     assert np.bincount(s.train.labels).tolist() == [10] * 10
-    assert "cue rows 28-31" in s.description and "100/50/100" in s.description
+    assert "cue rows 29-32" in s.description and "100/50/100" in s.description  # rows from 1
     assert s.info["probe"]["cue_row"] == 28
     json.dumps(s.info)
     assert s.train.images.dtype == np.uint8 and s.val.images.shape == (50, 32, 32, 3)
