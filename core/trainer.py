@@ -100,6 +100,7 @@ class Trainer:
         self._perm: np.ndarray | None = None
         self.seconds = 0.0
         self._last_eval_step = 0
+        self._eval_pending = False  # an evaluation is due (set after the step that made it so)
         self._last_saved_step = -1
         # best / last good parameters
         self.best_val_acc: float | None = None
@@ -181,6 +182,15 @@ class Trainer:
             if self.epoch_index >= cfg.epochs:
                 reason = "completed"
                 break
+            if self._eval_pending:  # due after the last step; Stop may interrupt it
+                try:
+                    yield from self._evaluate_and_save(stoppable=True)
+                except _EvalStopped:
+                    continue  # cancelled meanwhile: the check above ends the run
+                if cfg.patience > 0 and self._evals_since_best >= cfg.patience:
+                    reason = "early_stopped"
+                    break
+                continue
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 ev, detail = self._train_step()  # overflow is detected, not warned about
             if ev is None:
@@ -189,11 +199,7 @@ class Trainer:
             yield self._emit(ev)
             epoch_done = self.pos == 0
             due = (self.step % cfg.eval_every == 0) if cfg.eval_every > 0 else epoch_done
-            if due:
-                yield from self._evaluate_and_save()
-                if cfg.patience > 0 and self._evals_since_best >= cfg.patience:
-                    reason = "early_stopped"
-                    break
+            self._eval_pending = self._eval_pending or due
         self.seconds += time.perf_counter() - t_mark
         yield from self._finish(reason, detail)
 
@@ -262,8 +268,9 @@ class Trainer:
         return ev, ""
 
     # -- evaluation -----------------------------------------------------------------------------
-    def _metrics(self, images, labels) -> dict:
-        """{'loss','acc'} of the current parameters on uint8 images (no augmentation)."""
+    def _metrics(self, images, labels, stoppable: bool = False) -> dict:
+        """{'loss','acc'} of the current parameters on uint8 images (no augmentation).
+        stoppable: raise _EvalStopped between batches once cancel() was called."""
         n = len(labels)
         if n == 0:
             return {"loss": None, "acc": None}
@@ -271,6 +278,8 @@ class Trainer:
         correct = 0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i in range(0, n, EVAL_BATCH):
+                if stoppable and self._cancel.is_set():
+                    raise _EvalStopped()
                 loss_sum, n_correct = self._batch_metrics(images[i:i + EVAL_BATCH],
                                                           labels[i:i + EVAL_BATCH])
                 total_loss += loss_sum
@@ -297,11 +306,12 @@ class Trainer:
             return self._metrics(imageset.images[idx], imageset.labels[idx])
         return self._metrics(imageset.images, imageset.labels)
 
-    def _evaluate_and_save(self) -> Iterator[dict]:
+    def _evaluate_and_save(self, stoppable: bool = False) -> Iterator[dict]:
         train = self.splits.train
         tr = self._metrics(train.images[self._train_eval_idx],
-                           train.labels[self._train_eval_idx])
-        va = self._metrics(self.splits.val.images, self.splits.val.labels)
+                           train.labels[self._train_eval_idx], stoppable)
+        va = self._metrics(self.splits.val.images, self.splits.val.labels, stoppable)
+        self._eval_pending = False
         score = va["acc"] if va["acc"] is not None else tr["acc"]
         best = self.best_val_acc is None or score > self.best_val_acc
         if best:
@@ -412,6 +422,7 @@ class Trainer:
             "rng_state": self.rng.bit_generator.state,
             "best_val_acc": self.best_val_acc, "best_step": self.best_step,
             "evals_since_best": self._evals_since_best, "last_eval_step": self._last_eval_step,
+            "eval_pending": self._eval_pending,
             "history": self.history, "data": self._data_info(),
             "params_are": "best" if params is not None else "current",
         }
@@ -477,6 +488,7 @@ class Trainer:
         t.pos = int(meta["pos"])
         t.seconds = float(meta.get("seconds", 0.0))
         t._last_eval_step = int(meta.get("last_eval_step", 0))
+        t._eval_pending = bool(meta.get("eval_pending", False))
         if (t.checkpoint_dir is not None
                 and (t.checkpoint_dir / "last.npz").resolve() == path.resolve()):
             t._last_saved_step = t.step  # last.npz already holds this state
@@ -501,6 +513,10 @@ class Trainer:
         history["config"] = cfg.to_dict()
         t.history = history
         return t
+
+
+class _EvalStopped(Exception):
+    """cancel() arrived while evaluating: the evaluation is abandoned (and stays pending)."""
 
 
 class _ParamsView:

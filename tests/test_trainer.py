@@ -255,3 +255,37 @@ def test_two_workers_train_like_one(probe):
     assert two.history["config"]["workers"] == 2
     with pytest.raises(ConfigError, match="workers"):
         _cfg(workers=0).validate()
+
+
+def test_stop_during_an_evaluation_abandons_it_and_resume_runs_it(probe, tmp_path):
+    """Stop lands between evaluation batches; the evaluation stays due, so a resumed run
+    evaluates first and ends with the uninterrupted run's history."""
+    import core.trainer as trainer_module
+
+    full = Trainer(_cfg(), probe, checkpoint_dir=tmp_path / "full")
+    full.run()
+
+    part = Trainer(_cfg(), probe, checkpoint_dir=tmp_path / "part")
+    batches = []
+    real = part._batch_metrics
+
+    def one_batch_then_stop(images, labels):
+        batches.append(len(labels))
+        part.cancel()      # Stop pressed while the first evaluation batch runs
+        return real(images, labels)
+
+    part._batch_metrics = one_batch_then_stop
+    old, trainer_module.EVAL_BATCH = trainer_module.EVAL_BATCH, 60
+    try:
+        events = list(part.events())
+    finally:
+        trainer_module.EVAL_BATCH = old
+    assert events[-1]["reason"] == "cancelled" and part.step == part.steps_per_epoch
+    assert batches == [60]                      # the 240 train-eval images: one batch of 4
+    assert not any(e["type"] == "eval" for e in events)
+    assert load_checkpoint(tmp_path / "part" / "last.npz").meta["eval_pending"] is True
+
+    resumed = Trainer.resume_from(tmp_path / "part" / "last.npz", probe)
+    events = list(resumed.events())
+    assert events[0]["type"] == "eval" and events[0]["step"] == part.step
+    assert _strip(resumed.history) == _strip(full.history)
