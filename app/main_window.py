@@ -249,8 +249,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self._preview_timer.start()
 
     def _make_preview(self):
-        """An untrained model of the form's config, so the explorer has something to show."""
+        """An untrained model of the form's config, so the explorer has something to show.
+        Never replaces a real model (one trained here or loaded from a checkpoint)."""
         if self.splits is None or self.is_training():
+            return
+        if self.snapshot is not None and not self.snapshot.get("untrained"):
             return
         try:
             cfg = self.model_panel.config()

@@ -22,7 +22,8 @@ from core.errors import ConfigError
 
 MODEL_NAMES = {"row-rnn": "row-RNN (32 rows → RNN)", "cnn-rnn": "CNN+RNN (conv → 8 rows → RNN)"}
 CLIP_NAMES = {"norm": "global norm", "value": "element value", "none": "off"}
-OPTIMIZERS = {"adam": "Adam", "momentum": "SGD + momentum", "sgd": "SGD"}
+OPTIMIZERS = {"adam": "Adam", "momentum": "SGD + momentum", "nesterov": "SGD + Nesterov",
+              "sgd": "SGD"}
 
 # What the app starts with: small and quick, so a first run shows something within seconds.
 APP_DEFAULTS = {

@@ -228,3 +228,26 @@ def test_closing_during_training_exits_cleanly(tmp_path):
     errors = [ln for ln in proc.stderr.splitlines()
               if ln.strip() and not ln.startswith(QT_PLATFORM_NOISE)]
     assert errors == []
+
+
+def test_a_loaded_checkpoint_stays_after_the_form_changes(window, qtbot, tmp_path):
+    """Loading a checkpoint sets the form to its settings; the untrained preview that a form
+    change schedules must not replace the loaded model a moment later."""
+    from core.config import TrainConfig
+    from core.trainer import Trainer
+
+    w = window
+    cfg = TrainConfig(hidden=12, batch_size=32, epochs=1, optimizer="nesterov", lr=0.01)
+    t = Trainer(cfg, w.splits, checkpoint_dir=None)
+    t.run()
+    path = tmp_path / "nesterov.npz"
+    t.save_checkpoint(path)
+    assert w.load_checkpoint(str(path))
+    assert w.model_panel.optimizer_combo.currentData() == "nesterov"
+    assert w.model_panel.config().optimizer == "nesterov"
+    qtbot.wait(3 * w._preview_timer.interval())
+    assert not w.snapshot.get("untrained")
+    qtbot.waitUntil(lambda: w.explorer.trace is not None
+                    and w.explorer.trace["step"] == t.step, timeout=60000)
+    qtbot.wait(3 * w._preview_timer.interval())
+    assert "checkpoint nesterov.npz" in w.explorer.model_label.text()
