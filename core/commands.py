@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.blas import limit_blas_threads
 from core.errors import ConfigError, DataError, DownloadCancelled
 
 TRAIN_FILES = ("history.json", "best.npz", "last.npz", "metrics.json")
@@ -329,7 +330,9 @@ def train_command(data: str, out, *, preset=None, overrides=None, subset=None, c
         trainer.cancel()
 
     try:
-        with sigint_calls(on_sigint):
+        # --workers N means N threads with one core each: BLAS at one thread (two-thread
+        # OpenBLAS spins, and ran ~35x slower next to another training run)
+        with sigint_calls(on_sigint), limit_blas_threads(1):
             for ev in trainer.events():
                 if ev["type"] == "step" and ev.get("images_per_s"):
                     step_speeds.append(float(ev["images_per_s"]))
@@ -405,7 +408,7 @@ def overfit_command(data: str, *, preset=None, overrides=None, subset=None, cue_
           f"accuracy, at most {cfg.epochs} epochs", file=out, flush=True)
     best = 0.0
     reached = None
-    with sigint_calls(trainer.cancel):
+    with sigint_calls(trainer.cancel), limit_blas_threads(1):
         for ev in trainer.events():
             if ev["type"] != "eval" or ev.get("train_acc") is None:
                 continue

@@ -68,3 +68,28 @@ def conv_workers_restore_the_callers_limit():
         assert blas_thread_counts() == {2}
         conv_stack_backward(np.ones_like(out), cache)
         assert blas_thread_counts() == {2}
+
+
+def cli_trains_on_one_blas_thread():
+    """`train --workers 1` must not leave OpenBLAS at two spinning threads next to its own
+    (a second run on a 2-core machine then crawled ~35x slower); the limit ends with the run."""
+    import tempfile
+
+    import core.trainer as trainer_module
+    from core import commands
+    from core.blas import blas_threads
+
+    seen = []
+    real_step = trainer_module.Trainer._train_step
+
+    def spy(self):
+        seen.append(blas_threads())
+        return real_step(self)
+
+    trainer_module.Trainer._train_step = spy
+    assert blas_threads() == 2
+    code = commands.train_command(
+        "probe", tempfile.mkdtemp(), subset=100,
+        overrides={"model": "row-rnn", "hidden": 8, "epochs": 1, "workers": 1})
+    assert code == 0 and seen and set(seen) == {1}, seen
+    assert blas_threads() == 2

@@ -13,7 +13,8 @@ TESTS = Path(__file__).parent
 
 @pytest.mark.parametrize("check", ["loop_knob_limits_only_the_loop",
                                    "limit_blas_threads_restores_on_exit",
-                                   "conv_workers_restore_the_callers_limit"])
+                                   "conv_workers_restore_the_callers_limit",
+                                   "cli_trains_on_one_blas_thread"])
 def test_blas_thread_limit(check):
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2",
            "MKL_NUM_THREADS": "2",
