@@ -107,6 +107,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.explorer, "Explorer")
         self.tabs.addTab(self.vanishing, "Vanishing gradients")
         self.tabs.addTab(self.reports, "Reports")
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
         self.status = QtWidgets.QLabel("")
         self.statusBar().addWidget(self.status, 1)
@@ -413,9 +414,21 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_train_snapshot(self, snap: dict):
         first = self.snapshot is None or self.snapshot.get("untrained")
         self.snapshot = snap
-        if first or self.explorer.follow_check.isChecked():
+        # following training costs a traced pass (worker thread) and a redraw (GUI thread)
+        # per snapshot: only while a tab that shows the trace is open; the rest catch up
+        if first or snap.get("final") or (self.explorer.follow_check.isChecked()
+                                          and self._trace_tab_open()):
             self.request_trace()
         self.explorer.mistakes = {}
+
+    def _trace_tab_open(self) -> bool:
+        return self.tabs.currentWidget() in (self.explorer, self.vanishing)
+
+    def _on_tab_changed(self, *_):
+        shown = self.explorer.trace
+        if (self._trace_tab_open() and self.snapshot is not None and shown is not None
+                and shown.get("step") != self.snapshot.get("step")):
+            self.request_trace()
 
     def _on_train_failed(self, message: str):
         self.show_message(message)

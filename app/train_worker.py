@@ -189,4 +189,6 @@ class TrainWorker(QtCore.QObject):
         if pending:
             self.steps.emit(pending)
         reason = (trainer.finished or {}).get("reason", "")
-        self.snapshot.emit(self._snapshot(f"after {trainer.step} steps ({reason})"))
+        final = self._snapshot(f"after {trainer.step} steps ({reason})")
+        final["final"] = True   # the model the run ended with: always worth a trace
+        self.snapshot.emit(final)

@@ -28,10 +28,10 @@ Phases, in one run:
              that window give the throughput.
   headless - the same TrainConfig (taken from the app's form) in a fresh subprocess through
              core.commands.make_trainer (the CLI's path; no checkpoint folder, like the app)
-             and ``Trainer.events()``, warm-up then ``--seconds``. Variants: cli_default = as
-             ``python main.py train`` runs (default BLAS threads; if TrainConfig has
-             ``workers``, the CLI's default workers); cli_workers1 = workers=1 (only if the
-             field exists); cli_blas1 = workers=1 and one BLAS thread (the app worker's setting).
+             and ``Trainer.events()`` at one BLAS thread (as ``python main.py train`` runs),
+             warm-up then ``--seconds``. Variants: cli_same_run = ``--workers 1``, the app's
+             own setting (the issue's "same run"; the target is judged on it); cli_default =
+             the CLI's default ``--workers`` (one thread per core), reported too.
 Throughput figures per side: ``step_images_per_s`` = median of the trainer's reported
 images_per_s (an EMA of batch / step time, evaluations excluded) over the steady window;
 ``effective_images_per_s`` = batch x steps / trainer seconds across the window (evaluations
@@ -50,7 +50,6 @@ quiet machine.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -165,12 +164,6 @@ def blas_info():
 
     return [{k: d.get(k) for k in ("internal_api", "version", "num_threads")}
             for d in threadpool_info() if d.get("user_api") == "blas"]
-
-
-def config_fields():
-    from core.config import TrainConfig
-
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
 # --- phase 1: launch (subprocess) -------------------------------------------------------------
@@ -550,17 +543,10 @@ def main(argv=None):
           f"training {app_res['blas_during_training']}")
 
     base = {"data": args.data, "config": cfg, "warmup_s": warmup, "seconds": seconds}
-    has_workers = "workers" in config_fields()
-    result["workers_field"] = has_workers
-    if has_workers:  # the CLI picks its own default when --workers is not given
-        no_workers = {k: v for k, v in cfg.items() if k != "workers"}
-        variants = {
-            "cli_default": {**base, "config": no_workers, "blas_threads": None},
-            "cli_workers1": {**base, "config": {**cfg, "workers": 1}, "blas_threads": None},
-            "cli_blas1": {**base, "config": {**cfg, "workers": 1}, "blas_threads": 1}}
-    else:
-        variants = {"cli_default": {**base, "blas_threads": None},
-                    "cli_blas1": {**base, "blas_threads": 1}}
+    no_workers = {k: v for k, v in cfg.items() if k != "workers"}  # the CLI picks its default
+    variants = {
+        "cli_same_run": {**base, "config": {**cfg, "workers": 1}, "blas_threads": 1},
+        "cli_default": {**base, "config": no_workers, "blas_threads": 1}}
     cli = {}
     for name, spec in variants.items():
         cli[name] = r = measure_cli(name, spec)
@@ -571,10 +557,9 @@ def main(argv=None):
         threads = [b.get("num_threads") for b in r.get("blas_during") or []]
         print(f"{name + ':':13s} {fmt(r.get('step_images_per_s'))} images/s per step "
               f"(effective {fmt(r.get('effective_images_per_s'))}), BLAS threads {threads}"
-              + (f", workers {r['config'].get('workers')}" if has_workers else ""))
+              + f", workers {r['config'].get('workers')}")
     result["cli"] = cli
-    if has_workers:
-        result["cli_default_workers"] = (cli["cli_default"].get("config") or {}).get("workers")
+    result["cli_default_workers"] = (cli["cli_default"].get("config") or {}).get("workers")
 
     ratios = {}
     for name, r in cli.items():
@@ -587,13 +572,13 @@ def main(argv=None):
         print(f"ratio {k}: {v:.2f}")
 
     idle, train = app_res["idle"], app_res["training"]
-    ref = ratios.get("app/cli_default (step_images_per_s)")
+    ref = ratios.get("app/cli_same_run (step_images_per_s)")
     result["targets_met"] = {
         "window_shown_s": launch["median_s"] is not None
         and launch["median_s"] < TARGETS["window_shown_s"],
         "training_p99_ms": train.get("p99_ms", 1e9) < TARGETS["training_p99_ms"],
         "training_max_ms": train.get("max_ms", 1e9) < TARGETS["training_max_ms"],
-        "throughput_ratio_vs_cli_default": ref is not None and ref >= TARGETS["throughput_ratio"],
+        "throughput_ratio_vs_same_run": ref is not None and ref >= TARGETS["throughput_ratio"],
     }
     result["summary"] = {
         "window_shown_median_s": launch["median_s"],

@@ -115,3 +115,29 @@ def test_truncated_bptt_cut_is_shown(window, qtbot):
     e.set_frame(2 * e.T + 1 - 10)            # backward pass at t = 10
     assert "no gradient" in e.narration.text()
     assert "row 25 (the earliest inside the window)" in w.vanishing.ratio_label.text()
+
+
+def test_traces_follow_training_only_while_their_tab_is_open(window):
+    """Each followed snapshot costs a traced pass and a redraw: with the Training tab in front
+    only the first and the final model are traced; opening the Explorer catches up."""
+    w = window
+    preview = dict(w.snapshot)
+    asked = []
+    real = w.request_trace
+    w.request_trace = lambda *a: (asked.append(w.snapshot["step"]), real())
+
+    def snap(step, **kw):
+        return {**preview, "untrained": False, "step": step, **kw}
+
+    w.explorer.follow_check.setChecked(True)
+    w.tabs.setCurrentWidget(w.training_panel)
+    w._on_train_snapshot(snap(10))            # the first trained model
+    w._on_train_snapshot(snap(20))            # Training tab in front: skipped
+    assert asked == [10]
+    w.tabs.setCurrentWidget(w.explorer)       # catches up with step 20
+    assert asked == [10, 20]
+    w._on_train_snapshot(snap(30))            # Explorer open: followed
+    w.tabs.setCurrentWidget(w.training_panel)
+    w._on_train_snapshot(snap(40))
+    w._on_train_snapshot(snap(50, final=True))  # the end of the run is always traced
+    assert asked == [10, 20, 30, 50]
