@@ -161,6 +161,9 @@ class ModelPanel(QtWidgets.QGroupBox):
         """Show ``cfg`` in the form (used by presets and by loaded checkpoints)."""
         self._loading = True
         self._base = cfg.to_dict()
+        self.preset_combo.blockSignals(True)   # show the preset, do not re-apply it
+        self._select(self.preset_combo, cfg.preset or "")
+        self.preset_combo.blockSignals(False)
         self._select(self.model_combo, cfg.model)
         self.hidden_spin.setValue(cfg.hidden_dim)
         self._select(self.activation_combo, cfg.activation)

@@ -249,3 +249,15 @@ def test_training_curves_redraw_once_per_interval_without_losing_steps(qtbot):
     assert draws == [10]
     x, y = p.loss_raw.getOriginalDataset()
     assert list(x) == list(range(1, 11)) and y[-1] == pytest.approx(0.1)
+
+
+def test_a_config_shows_its_preset_without_reapplying_it(qtbot):
+    from app.model_panel import ModelPanel
+
+    p = ModelPanel()
+    qtbot.addWidget(p)
+    cfg = TrainConfig.from_preset("best-cnn", lr=0.05, epochs=7)   # as a checkpoint holds it
+    p.set_config(cfg)
+    assert p.preset_combo.currentData() == "best-cnn"
+    got = p.config()
+    assert (got.lr, got.epochs, got.optimizer, got.model) == (0.05, 7, "nesterov", "cnn-rnn")
