@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_util import write_json  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = ROOT.parent / "shared/cifar10/cifar-10-python.tar.gz"
 TARGETS = {"first_load_s": 10.0, "cached_load_s": 1.0, "epoch_peak_rss_mb": 600.0}
@@ -143,11 +145,7 @@ def main(argv=None) -> int:
             f"{'ok' if value < target else 'MISSED'})"
         print(f"{key:26s} {value:>10}{mark}")
     print(f"load average before/after: {result['loadavg_before']} / {result['loadavg_after']}")
-    out = ROOT / "bench" / "results" / "bench_data.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = write_json(result, ROOT / "bench" / "results" / "bench_data.json")
     print(f"wrote {out.relative_to(ROOT)}")
     return 0 if all(result["pass"].values()) else 1
 

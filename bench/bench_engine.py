@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_util import load_average, write_json  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,15 +51,6 @@ RESULTS = ROOT / "bench" / "results" / "bench_engine.json"
 ROW_MFLOP, CNN_MFLOP = 17.3, 68.0
 TARGETS = {"row-rnn": 8000, "cnn-rnn": 1200}  # images/s at 2 threads (issue 3)
 LR = 1e-3
-
-
-def load_average():
-    """``uptime`` output (1/5/15-minute load averages), or the load averages alone."""
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return [float(v) for v in os.getloadavg()]
 
 
 def median_seconds(fn, reps, warmup=2, budget_s=45.0):
@@ -200,13 +192,6 @@ def cnn_step_memory():
     return {"process_peak_rss_mb": peak_kb / 1024, "rss_before_step_mb": base_kb / 1024,
             "how": "VmHWM / VmRSS from /proc/self/status; NumPy peak from tracemalloc",
             "numpy_traced_peak_mb": traced / 2**20}
-
-
-def write_json(data, path=RESULTS):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv=None):

@@ -59,6 +59,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_util import load_average, write_json  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "bench_gui.json"
 TARGETS = {"training_p99_ms": 33.0, "training_max_ms": 100.0, "throughput_ratio": 0.70,
@@ -69,15 +71,6 @@ HIDDEN, BATCH = 256, 128
 
 
 # --- helpers shared by the phases ---------------------------------------------------------------
-def load_average():
-    """``uptime`` output (1/5/15-minute load averages), or the load averages alone."""
-    try:
-        return subprocess.run(["uptime"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return [float(v) for v in os.getloadavg()]
-
-
 def busiest_processes(n=6):
     """The processes using the most CPU (pid, nice, %cpu since start, command), for context."""
     try:
@@ -468,13 +461,6 @@ def measure_app(args, seconds: float, warmup_s: float) -> dict:
 
 
 # --- main ---------------------------------------------------------------------------------------
-def write_json(data, path=RESULTS):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",

@@ -15,7 +15,6 @@ so both variants see the same load.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_util import write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -146,9 +146,7 @@ def main(argv=None):
            "blas_threads": args.threads, "machine": platform.processor() or platform.machine(),
            "note": "median s/step over interleaved rounds; other work may share the machine",
            "results": results}
-    path = ROOT / "bench" / "results" / "trainer_extras.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
+    path = write_json(out, ROOT / "bench" / "results" / "trainer_extras.json")
     print(f"wrote {path}")
 
 

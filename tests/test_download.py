@@ -5,7 +5,6 @@ import http.server
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from core.cifar10 import load_cifar10
 from core.download import CHUNK_BYTES, download_cifar10
 from core.errors import DownloadCancelled, DownloadError
 from tests.cifar_fixtures import cifar_tarball_bytes
+from tests.local_http import serve
 
 BODY = cifar_tarball_bytes(n_per_batch=20, seed=3)  # ~370 kB: several 64 kB chunks
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -65,17 +65,9 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     _Handler.requests_seen = []
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serve(_Handler, monkeypatch) as url:
+        yield url
 
 
 def _leftovers(d):

@@ -3,7 +3,6 @@ CIFAR-10 against a real HTTP server on 127.0.0.1 (progress with bytes and speed,
 
 import hashlib
 import http.server
-import threading
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from tests.cifar_fixtures import (  # noqa: E402
     write_cifar_folder,
     write_cifar_tarball,
 )
+from tests.local_http import serve  # noqa: E402
 
 BODY = cifar_tarball_bytes(n_per_batch=20, seed=5)
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -44,16 +44,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serve(_Handler, monkeypatch) as url:
+        yield url
 
 
 @pytest.fixture
