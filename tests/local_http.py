@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,3 +24,19 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler], monkeypatch) -> Ite
         srv.shutdown()
         srv.server_close()
         thread.join(5)
+
+
+def stream_body(handler: http.server.BaseHTTPRequestHandler, body: bytes, pause_s: float,
+                chunk: int = 16384) -> None:
+    """Send a 200 with ``body`` in chunks, pausing between them; a client that hangs up
+    (cancelled or killed mid-download) just ends the response."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    try:
+        for i in range(0, len(body), chunk):
+            handler.wfile.write(body[i:i + chunk])
+            handler.wfile.flush()
+            time.sleep(pause_s)
+    except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True

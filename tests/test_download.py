@@ -5,7 +5,6 @@ import http.server
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from core.cifar10 import load_cifar10
 from core.download import CHUNK_BYTES, download_cifar10
 from core.errors import DownloadCancelled, DownloadError
 from tests.cifar_fixtures import cifar_tarball_bytes
-from tests.local_http import serve
+from tests.local_http import serve, stream_body
 
 BODY = cifar_tarball_bytes(n_per_batch=20, seed=3)  # ~370 kB: several 64 kB chunks
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -43,16 +42,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
         elif self.path == "/slow.tar.gz":  # the whole body, slowly (for the kill test)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(BODY)))
-            self.end_headers()
-            try:
-                for i in range(0, len(BODY), 16384):
-                    self.wfile.write(BODY[i:i + 16384])
-                    self.wfile.flush()
-                    time.sleep(0.1)
-            except (BrokenPipeError, ConnectionResetError):  # the client was killed
-                self.close_connection = True
+            stream_body(self, BODY, 0.1)
         else:
             self.send_error(404, "Not Found")
 

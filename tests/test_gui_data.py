@@ -3,7 +3,6 @@ CIFAR-10 against a real HTTP server on 127.0.0.1 (progress with bytes and speed,
 
 import hashlib
 import http.server
-import time
 
 import pytest
 
@@ -15,7 +14,7 @@ from tests.cifar_fixtures import (  # noqa: E402
     write_cifar_folder,
     write_cifar_tarball,
 )
-from tests.local_http import serve  # noqa: E402
+from tests.local_http import serve, stream_body  # noqa: E402
 
 BODY = cifar_tarball_bytes(n_per_batch=20, seed=5)
 MD5 = hashlib.md5(BODY).hexdigest()
@@ -26,20 +25,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        slow = self.path == "/slow.tar.gz"
         if self.path not in ("/cifar.tar.gz", "/slow.tar.gz"):
             self.send_error(404, "Not Found")
             return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        try:
-            for i in range(0, len(BODY), 16384):
-                self.wfile.write(BODY[i:i + 16384])
-                self.wfile.flush()
-                time.sleep(0.2 if slow else 0.01)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        stream_body(self, BODY, 0.2 if self.path == "/slow.tar.gz" else 0.01)
 
 
 @pytest.fixture
