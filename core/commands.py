@@ -399,8 +399,14 @@ def overfit_command(data: str, *, preset=None, overrides=None, subset=None, cue_
     settings.update(OVERFIT_FORCED)
     settings.update({"epochs": max_epochs, "max_minutes": 5.0})
     settings.update(given)
+    subset = int(size)
+    if dataset_of(data) == "cifar10":  # a CIFAR-10 subset is split 9:1 into train and val
+        from core.splits import VAL_FRACTION
+
+        subset = next(k for k in range(subset, 2 * subset + 2)
+                      if k - max(1, int(round(k * VAL_FRACTION))) >= size)
     trainer, splits = make_trainer(data, None, preset=preset, overrides=settings,
-                                   subset=int(size), cue_row=cue_row)
+                                   subset=subset, cue_row=cue_row)
     cfg, n = trainer.config, trainer.n_train
     out = stream or sys.stdout
     print(f"overfit: {cfg.model} (H={cfg.hidden_dim}, {cfg.optimizer} lr {cfg.lr:g}) on {n} "

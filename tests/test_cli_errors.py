@@ -348,3 +348,10 @@ def test_cue_row_counts_image_rows_from_one(capsys, tmp_path):
     assert code == 0 and "cue rows 1-4 of 32" in err
     expect_error(capsys, ["train", "--model", "row-rnn", "--data", "probe", "--cue-row", "0",
                           *TINY, "--out", tmp_path / "o"], "--cue-row 0", "1..32")
+
+
+def test_overfit_on_cifar10_trains_on_exactly_size_images(capsys, runs):
+    code, out, err = run(capsys, "overfit", "--model", "row-rnn", "--size", "20", "--hidden",
+                         "16", "--workers", "1", "--data", runs["cifar_data"])
+    assert "on 20 training images of CIFAR-10" in out, out
+    assert code == 0 and "reached" in out
