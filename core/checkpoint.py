@@ -166,10 +166,6 @@ def read_checkpoint_arrays(path) -> tuple[dict, dict[str, np.ndarray]]:
             arrays = {k: z[k] for k in keys}
     except CheckpointError:
         raise
-    except PermissionError:
-        raise CheckpointError(f"checkpoint {path} cannot be read (permission denied); fix its "
-                              "permissions (e.g. chmod u+r) or copy it somewhere readable"
-                              ) from None
     except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
             AttributeError, TypeError) as exc:
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
