@@ -522,6 +522,12 @@ class MainWindow(QtWidgets.QMainWindow):
         history = {"steps": list(self.run_history["steps"]),
                    "evals": list(self.run_history["evals"]),
                    "dh_norm": list(self.run_history["dh_norm"])}
+        if "sklearn.manifold" not in sys.modules:
+            # the first import of scikit-learn/SciPy (~1 s, once) happens on the GUI thread:
+            # made on the report worker's thread it hung the test suite now and then
+            self.reports.set_busy("Loading scikit-learn for the t-SNE …")
+            QtWidgets.QApplication.processEvents()
+            import sklearn.manifold  # noqa: F401
         w = ReportWorker(self.snapshot, self.splits, history, split=split)
         w.status.connect(self.reports.set_status)
         w.ready.connect(self.reports.set_figures)
