@@ -166,6 +166,7 @@ class TrainingPanel(QtWidgets.QWidget):
         for ev in history.get("evals") or []:
             self.add_eval(ev, refresh=False)
         self._refresh()
+        self._follow_data(tight=True)
 
     def add_steps(self, events: list[dict], refresh: bool = True):
         if not events:
@@ -218,13 +219,15 @@ class TrainingPanel(QtWidgets.QWidget):
     def set_finished(self, text: str):
         self.finished_text = text
         self.flush()
+        self._follow_data(tight=True)
         self._refresh_stats()
 
     def _stop_following(self, *_):
         self._follow = False
 
-    def _follow_data(self):
-        """Widen the loss view (x shared with accuracy) only when the data outgrows it."""
+    def _follow_data(self, tight: bool = False):
+        """Widen the loss view (x shared with accuracy) only when the data outgrows it;
+        ``tight``: fit it to the data (a finished run, a loaded history)."""
         vb = self.loss_plot.getPlotItem().getViewBox()
         if any(vb.autoRangeEnabled()):      # the "A" button: follow the data again
             vb.disableAutoRange()
@@ -232,11 +235,16 @@ class TrainingPanel(QtWidgets.QWidget):
         if not self._follow or self.steps.n == 0:
             return
         last = float(self.steps.data[-1])
+        finite = self.losses.data[np.isfinite(self.losses.data)]
+        top = float(finite.max()) if finite.size else 1.0
+        if tight:
+            self._x_limit, self._y_limit = 1.02 * last, 1.05 * top
+            vb.setXRange(0, self._x_limit, padding=0)
+            vb.setYRange(0, self._y_limit, padding=0)
+            return
         if last > self._x_limit:
             self._x_limit = nice_ceiling(max(10.0, 1.25 * last))
             vb.setXRange(0, self._x_limit, padding=0)
-        finite = self.losses.data[np.isfinite(self.losses.data)]
-        top = float(finite.max()) if finite.size else 1.0
         if top > self._y_limit:
             self._y_limit = nice_ceiling(1.1 * top)
             vb.setYRange(0, self._y_limit, padding=0)

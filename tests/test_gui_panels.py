@@ -261,3 +261,25 @@ def test_a_config_shows_its_preset_without_reapplying_it(qtbot):
     assert p.preset_combo.currentData() == "best-cnn"
     got = p.config()
     assert (got.lr, got.epochs, got.optimizer, got.model) == (0.05, 7, "nesterov", "cnn-rnn")
+
+
+def test_live_curves_widen_with_headroom_and_fit_a_finished_run(qtbot):
+    from app.training_panel import TrainingPanel, nice_ceiling
+
+    assert [nice_ceiling(v) for v in (7, 10, 11, 151, 2400, 0.3)] == [10, 10, 20, 200, 2500, 0.5]
+    p = TrainingPanel()
+    qtbot.addWidget(p)
+    vb = p.loss_plot.getPlotItem().getViewBox()
+    p.add_steps([{"step": i + 1, "loss": 2.0, "acc": 0.5, "clip": {}} for i in range(100)])
+    p.flush()
+    assert vb.viewRange()[0][1] == pytest.approx(200)      # 1.25 x 100 -> 200
+    p.add_steps([{"step": i + 101, "loss": 1.0, "acc": 0.5, "clip": {}} for i in range(50)])
+    p.flush()
+    assert vb.viewRange()[0][1] == pytest.approx(200)      # still fits: the axes stay put
+    p.set_finished("done")
+    assert vb.viewRange()[0][1] == pytest.approx(153)      # a finished run fits its data
+    vb.setXRange(10, 20, padding=0)
+    vb.sigRangeChangedManually.emit(vb.state["mouseEnabled"])  # as a mouse zoom does
+    p.add_steps([{"step": 151, "loss": 1.0, "acc": 0.5, "clip": {}}])
+    p.flush()
+    assert vb.viewRange()[0] == pytest.approx([10, 20])     # the user's zoom is kept
