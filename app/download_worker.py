@@ -6,8 +6,13 @@ import threading
 import time
 import traceback
 
+# Imported here, on the GUI thread, with what core.download imports lazily: a first import
+# made on a worker thread hung the test suite (the report worker importing scikit-learn).
+import pooch  # noqa: F401
+import requests  # noqa: F401
 from PySide6 import QtCore
 
+from core.download import download_cifar10
 from core.errors import DownloadCancelled, RnnscopeError
 
 
@@ -45,8 +50,6 @@ class DownloadWorker(QtCore.QObject):
     @QtCore.Slot()
     def run(self):
         try:
-            from core.download import download_cifar10
-
             kw = {"url": self.url} if self.url else {}
             if self.md5:
                 kw["md5"] = self.md5

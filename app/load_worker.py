@@ -8,6 +8,7 @@ import traceback
 from PySide6 import QtCore
 
 from core.blas import limit_blas_threads
+from core.datasets import load_data
 from core.errors import RnnscopeError
 
 
@@ -39,8 +40,6 @@ class LoadDataWorker(QtCore.QObject):
     def run(self):
         limit_blas_threads(1)
         try:
-            from core.datasets import load_data
-
             kw = {"probe_params": self.probe_params} if self.probe_params else {}
             splits = load_data(self.spec, scheme=self.scheme, subset=self.subset, seed=self.seed,
                                progress=self._progress, **kw)

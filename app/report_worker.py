@@ -15,6 +15,7 @@ from PySide6 import QtCore
 
 from app.figures import report_figures
 from app.trace_job import ModelCache, model_text
+from core import analysis
 from core.analysis import Cancelled
 from core.blas import limit_blas_threads
 from core.errors import RnnscopeError
@@ -23,8 +24,6 @@ from core.errors import RnnscopeError
 def report_data(snap: dict, splits, history: dict, split: str = "test", tsne_points: int = 500,
                 seed: int = 0, log=None, cancelled=None) -> dict:
     """core.analysis.report_arrays for a model snapshot and a loaded split, plus what it is."""
-    from core import analysis
-
     model, norm = ModelCache().model(snap)
     rd = analysis.report_arrays(model, norm, getattr(splits, split), history, tsne_points,
                                 seed=seed, log=log, cancelled=cancelled)

@@ -25,6 +25,7 @@ from PySide6 import QtCore
 from app.trace_job import snapshot_of
 from core.blas import limit_blas_threads
 from core.errors import RnnscopeError
+from core.trainer import Trainer
 
 EMIT_INTERVAL_S = 0.05      # step batches: ~20 per second at most
 SNAPSHOT_INTERVAL_S = 1.0   # model copies for the explorer / vanishing tab
@@ -138,8 +139,6 @@ class TrainWorker(QtCore.QObject):
             self.done.emit()
 
     def _run(self):
-        from core.trainer import Trainer
-
         if self.trainer is None:
             trainer = Trainer(self.config, self.splits, checkpoint_dir=self.checkpoint_dir)
         else:
