@@ -1,122 +1,9 @@
-"""rnnscope launcher: no arguments opens the app; subcommands run the engine headless.
-
-    python main.py                      # the desktop app
-    python main.py train --preset quick --data probe --out runs/probe
-    python main.py evaluate --checkpoint runs/probe/best.npz --data probe
-    python main.py report --checkpoint runs/probe/best.npz --data probe --out runs/probe/report
-    python main.py overfit --model row-rnn
-    python main.py download
-
-Exit codes: 0 success, 1 a one-line ``error: ...`` (bad input), 2 bad usage, 3 the training
-run diverged, 130 interrupted with Ctrl-C. Heavy modules (NumPy engine, matplotlib,
-scikit-learn) are imported only by the subcommand that needs them, so ``--help`` is instant.
-"""
+"""rnnscope launcher: no arguments opens the desktop app; a subcommand runs the engine headless
+(see ``cli/main.py`` and ``python main.py --help``)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
-
-PRESETS = ("seed000", "seed001", "quick", "best-row", "best-cnn")
-MODELS = ("row-rnn", "cnn-rnn")
-
-# training options: (flag, argparse keywords, TrainConfig field)
-TRAIN_OPTIONS = [
-    ("--epochs", dict(type=int, metavar="N", help="maximum number of epochs"), "epochs"),
-    ("--batch-size", dict(type=int, metavar="N", help="images per training step"), "batch_size"),
-    ("--optimizer", dict(choices=("sgd", "momentum", "nesterov", "adam")), "optimizer"),
-    ("--lr", dict(type=float, metavar="F", help="learning rate"), "lr"),
-    ("--reg", dict(type=float, metavar="F", help="L2 weight decay strength"), "reg"),
-    ("--clip", dict(choices=("value", "norm", "none"),
-                    help="gradient clipping: elementwise value, global norm, or none"), "clip"),
-    ("--clip-threshold", dict(type=float, metavar="F"), "clip_threshold"),
-    ("--hidden", dict(type=int, metavar="N", help="hidden units H"), "hidden"),
-    ("--activation", dict(choices=("tanh", "relu")), "activation"),
-    ("--init", dict(metavar="NAME", help="recurrent init: xavier, orthogonal, identity, normal"),
-     "init"),
-    ("--bptt-window", dict(type=int, metavar="K",
-                           help="truncated BPTT: only the last K timesteps get gradient"),
-     "bptt_window"),
-    ("--max-minutes", dict(type=float, metavar="F", help="time budget in minutes"),
-     "max_minutes"),
-    ("--seed", dict(type=int, metavar="N"), "seed"),
-    ("--workers", dict(type=int, metavar="N",
-                       help="threads that share each batch, one core each (default: the "
-                       "machine's cores, up to 4; 1 leaves a core free)"), "workers"),
-]
-
-
-def _add_model_options(p: argparse.ArgumentParser, data_required: bool) -> None:
-    p.add_argument("--model", choices=MODELS, help="row-rnn (rows as timesteps) or cnn-rnn "
-                   "(conv features, 8 timesteps); required unless --preset gives it")
-    p.add_argument("--data", required=data_required, metavar="{PATH,cifar10,probe}",
-                   default=None if data_required else "probe",
-                   help="CIFAR-10 tarball or folder; `cifar10` = $RNNSCOPE_DATA or the "
-                   "downloaded copy in the cache folder; `probe` = the built-in memory task"
-                   + ("" if data_required else " (default)"))
-    p.add_argument("--preset", choices=PRESETS, help="start from a named configuration; other "
-                   "options override it")
-    p.add_argument("--subset", metavar="N|FRACTION",
-                   help="train on N images or this fraction of the training set")
-    p.add_argument("--cue-row", type=int, metavar="N",
-                   help="probe task only: first image row of the class cue, 1 (top) to 32 "
-                   "(default 25, near the bottom)")
-    for flag, kw, _ in TRAIN_OPTIONS:
-        p.add_argument(flag, **kw)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rnnscope",
-        description="rnnscope: a visual explainer for recurrent networks. Without a "
-        "subcommand, opens the desktop app.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("train", help="train a model headless, writing checkpoints and metrics",
-                       description="Train a model; writes OUT/history.json, OUT/best.npz, "
-                       "OUT/last.npz and OUT/metrics.json. Ctrl-C stops cleanly (last.npz kept).")
-    _add_model_options(p, data_required=True)
-    p.add_argument("--resume", metavar="CKPT",
-                   help="continue the run saved in CKPT (its own settings are used)")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
-
-    p = sub.add_parser("evaluate", help="accuracy, loss and calibration error on the test split")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
-    p.add_argument("--data", required=True, metavar="{PATH,cifar10,probe}",
-                   help="as for train")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-
-    p = sub.add_parser("report", help="write PNG figures for a checkpoint",
-                       description="Writes curves, confusion matrix, reliability diagram, t-SNE "
-                       "of final hidden states, misclassification gallery, prediction grid and "
-                       "the gradient-through-time heatmap as PNGs into OUT.")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT")
-    p.add_argument("--data", required=True, metavar="{PATH,cifar10,probe}",
-                   help="as for train")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--tsne-points", type=int, default=1000, metavar="N",
-                   help="test images in the t-SNE plot (default 1000)")
-
-    p = sub.add_parser("overfit", help="sanity check: can the model memorise a tiny subset?",
-                       description="Trains on a tiny training subset until training accuracy "
-                       "reaches 99%% and says whether it got there (exit 0 yes, 1 no).")
-    _add_model_options(p, data_required=False)
-    p.add_argument("--size", type=int, default=100, metavar="N",
-                   help="number of training images to memorise (default 100)")
-    p.add_argument("--target", type=float, default=0.99, metavar="F",
-                   help="training accuracy to reach (default 0.99)")
-
-    p = sub.add_parser("download", help="download CIFAR-10 into the cache folder")
-    p.add_argument("--dest", metavar="DIR", help="folder to put cifar-10-python.tar.gz in "
-                   "(default: the rnnscope cache folder)")
-    return parser
-
-
-def _train_overrides(args) -> dict:
-    out = {field: getattr(args, flag.lstrip("-").replace("-", "_"))
-           for flag, _, field in TRAIN_OPTIONS}
-    out["model"] = args.model
-    return out
 
 
 def _run_gui() -> int:
@@ -132,59 +19,12 @@ def _run_gui() -> int:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:  # --help (0) or bad usage (2): argparse has printed why
-        return int(exc.code or 0)
-    if args.command is None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
         return _run_gui()
-    if args.command in ("train", "overfit") and not (args.model or args.preset
-                                                     or getattr(args, "resume", None)):
-        return _usage_error(parser, f"{args.command}: give --model {{row-rnn,cnn-rnn}} or "
-                            "--preset NAME")
+    from cli.main import main as cli_main
 
-    import warnings
-
-    from core import commands
-    from core.errors import RnnscopeError
-
-    # a warning is one line, like an error (no source line from inside a library)
-    warnings.formatwarning = lambda message, category, *args, **kw: f"warning: {message}\n"
-
-    try:
-        if args.command == "train":
-            return commands.train_command(args.data, args.out, preset=args.preset,
-                                          overrides=_train_overrides(args), subset=args.subset,
-                                          cue_row=args.cue_row, resume=args.resume)
-        if args.command == "evaluate":
-            return commands.evaluate_command(args.checkpoint, args.data, as_json=args.json)
-        if args.command == "report":
-            from app.figures import write_report  # matplotlib, no Qt
-
-            return commands.report_command(args.checkpoint, args.data, args.out, write_report,
-                                           tsne_points=args.tsne_points)
-        if args.command == "overfit":
-            return commands.overfit_command(args.data, preset=args.preset,
-                                            overrides=_train_overrides(args),
-                                            subset=args.subset, cue_row=args.cue_row,
-                                            size=args.size, target=args.target)
-        if args.command == "download":
-            return commands.download_command(args.dest)
-    except RnnscopeError as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"error: {message}", file=sys.stderr)
-        return commands.EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"{args.command}: interrupted", file=sys.stderr)
-        return commands.EXIT_INTERRUPTED
-    return _usage_error(parser, f"unknown command {args.command}")
-
-
-def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
-    parser.print_usage(sys.stderr)
-    print(f"{parser.prog}: error: {message}", file=sys.stderr)
-    return 2
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The report of ``python main.py report`` for the current model, built on a worker thread.
 
 The data is core.analysis.report_arrays (as the command line computes it for a checkpoint),
-here from a model snapshot and the loaded splits; the figures are app.figures.report_figures,
+here from a model snapshot and the loaded splits; the figures are report.figures.report_figures,
 the same as the command line's PNGs. matplotlib Figures are created here (no canvas) and
 wrapped in FigureCanvasQTAgg on the GUI thread.
 """
@@ -13,12 +13,12 @@ import traceback
 
 from PySide6 import QtCore
 
-from app.figures import report_figures
 from app.trace_job import ModelCache, model_text
 from core import analysis
 from core.analysis import Cancelled
 from core.blas import limit_blas_threads
 from core.errors import RnnscopeError
+from report.figures import report_figures
 
 
 def report_data(snap: dict, splits, history: dict, split: str = "test", tsne_points: int = 500,

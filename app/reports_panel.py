@@ -9,8 +9,8 @@ from __future__ import annotations
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from PySide6 import QtCore, QtWidgets
 
-from app.figures import REPORT_ORDER
 from app.plot_frame import PlotFrame
+from report.figures import REPORT_ORDER
 
 TITLES = {
     "curves": ("Training curves", "Loss and accuracy over the run (faint: per batch)."),

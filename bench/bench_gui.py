@@ -27,7 +27,7 @@ Phases, in one run:
              the same timer is sampled for ``--seconds``; the worker's step events received in
              that window give the throughput.
   headless - the same TrainConfig (taken from the app's form) in a fresh subprocess through
-             core.commands.make_trainer (the CLI's path; no checkpoint folder, like the app)
+             cli.commands.make_trainer (the CLI's path; no checkpoint folder, like the app)
              and ``Trainer.events()`` at one BLAS thread (as ``python main.py train`` runs),
              warm-up then ``--seconds``. Variants: cli_same_run = ``--workers 1``, the app's
              own setting (the issue's "same run"; the target is judged on it); cli_default =
@@ -240,7 +240,7 @@ def cli_child(spec: dict):
         from core.blas import limit_blas_threads
 
         limit_blas_threads(int(spec["blas_threads"]))
-    from core.commands import make_trainer
+    from cli.commands import make_trainer
 
     cfg = dict(spec["config"])
     cfg.pop("preset", None)

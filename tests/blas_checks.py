@@ -76,7 +76,7 @@ def cli_trains_on_one_blas_thread():
     import tempfile
 
     import core.trainer as trainer_module
-    from core import commands
+    from cli import commands
     from core.blas import blas_threads
 
     seen = []

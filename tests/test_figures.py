@@ -1,4 +1,4 @@
-"""app.figures: every builder returns a Figure that renders to a PNG with the right content."""
+"""report.figures: every builder returns a Figure that renders to a PNG with the right content."""
 
 import subprocess
 import sys
@@ -9,8 +9,8 @@ import pytest
 from matplotlib.colors import LogNorm, to_hex
 from matplotlib.figure import Figure
 
-from app import figures
 from core import metrics
+from report import figures
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def _save(fig, tmp_path, name):
 
 
 def test_figures_module_never_imports_pyplot_or_qt():
-    code = ("import sys, app.figures\n"
+    code = ("import sys, report.figures\n"
             "bad = [m for m in sys.modules\n"
             "       if m == 'matplotlib.pyplot' or m.startswith('PySide6')]\n"
             "print(','.join(bad))")

@@ -1,6 +1,6 @@
-"""The work behind ``python main.py train|evaluate|report|overfit|download`` (no matplotlib).
+"""The work behind ``python main.py train|evaluate|report|overfit|download``.
 
-``main.py`` parses arguments and maps results to exit codes; this module loads data and
+``cli.main`` parses arguments and maps results to exit codes; this module loads data and
 checkpoints, drives the :class:`core.trainer.Trainer`, prints progress (tqdm on a terminal,
 plain lines otherwise) and writes result files atomically. User mistakes raise subclasses of
 :class:`core.errors.RnnscopeError` with one-line messages.
@@ -508,7 +508,7 @@ def evaluate_command(checkpoint, data: str, as_json: bool = False) -> int:
 # -- report ---------------------------------------------------------------------------------------
 def report_data(checkpoint, data: str, tsne_points: int = 1000, seed: int = 0, log=None) -> dict:
     """Everything the report figures need for a checkpoint's test split (core.analysis.
-    report_arrays) plus model, checkpoint and data (see app.figures.report_figures)."""
+    report_arrays) plus model, checkpoint and data (see report.figures.report_figures)."""
     from core import analysis
     from core.checkpoint import load_checkpoint
 
@@ -521,12 +521,13 @@ def report_data(checkpoint, data: str, tsne_points: int = 1000, seed: int = 0, l
     return rd
 
 
-def report_command(checkpoint, data: str, out, write_figures, tsne_points: int = 1000) -> int:
-    """`report`: ``write_figures(report_data, out_dir) -> [png paths]`` renders the figures
-    (the command line passes app.figures.write_report: matplotlib stays out of core)."""
+def report_command(checkpoint, data: str, out, tsne_points: int = 1000) -> int:
+    """`report`: the report figures (``report.figures.write_report``) as PNGs in ``out``."""
+    from report.figures import write_report  # matplotlib: only for this subcommand
+
     out_dir = prepare_out_dir(out)
     rd = report_data(checkpoint, data, tsne_points=tsne_points, log=_stderr_line)
-    paths = write_figures(rd, out_dir)
+    paths = write_report(rd, out_dir)
     write_json_atomic(out_dir / "summary.json", {
         "checkpoint": rd["checkpoint"], "model": rd["model"], "data": rd["data"],
         "test": rd["summary"], "class_names": rd["class_names"],
