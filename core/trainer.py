@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.batch_parallel import parallel_loss
-from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint
+from core.checkpoint import Checkpoint, check_dataset, load_checkpoint, save_checkpoint
 from core.clipping import clip_gradients
 from core.config import TrainConfig
 from core.datasets import Normalizer, augment_batch
@@ -490,23 +490,27 @@ class Trainer:
 
     @classmethod
     def resume_from(cls, path, splits, listener=None, checkpoint_dir=_SAME_DIR,
-                    overrides: dict | None = None) -> Trainer:
+                    overrides: dict | None = None, checkpoint: Checkpoint | None = None
+                    ) -> Trainer:
         """A Trainer that continues the run saved in ``path`` (normally ``last.npz``).
 
         checkpoint_dir: where to keep writing best/last.npz (default: the folder of ``path``;
         None = do not write). overrides: new values for epochs / max_minutes / patience /
-        eval_every (e.g. to train longer) / workers (threads; exact resumes keep the same).
+        eval_every (e.g. to train longer) / workers (threads; exact resumes keep the same);
+        any other option may be given only with the value it was trained with.
+        checkpoint: ``path`` already loaded by the caller (so it is read once).
         """
         path = Path(path)
-        ck = load_checkpoint(path)
+        ck = checkpoint if checkpoint is not None else load_checkpoint(path)
         meta = ck.meta
         if "train_config" not in meta or "rng_state" not in meta:
             raise CheckpointError(f"{path} holds a model but no training state; it cannot be "
                                   "resumed (start a new run instead)")
         cfg_dict = dict(meta["train_config"])
         for key, value in (overrides or {}).items():
-            if key not in RESUMABLE_OVERRIDES:
-                raise ConfigError(f"{key} cannot change when resuming; only "
+            if key not in RESUMABLE_OVERRIDES and cfg_dict.get(key) != value:
+                raise ConfigError(f"{key} cannot change when resuming (trained with "
+                                  f"{cfg_dict.get(key)!r}, asked for {value!r}); only "
                                   f"{', '.join(RESUMABLE_OVERRIDES)} can")
             cfg_dict[key] = value
         cfg = TrainConfig.from_dict(cfg_dict)
