@@ -1,7 +1,7 @@
 """The report of ``python main.py report`` for the current model, built on a worker thread.
 
-The data is core.analysis.report_arrays (as the command line computes it for a checkpoint),
-here from a model snapshot and the loaded splits; the figures are report.figures.report_figures,
+The data is report.data.report_data (as the command line computes it for a checkpoint), here
+from a model snapshot and the loaded splits; the figures are report.figures.report_figures,
 the same as the command line's PNGs. matplotlib Figures are created here (no canvas) and
 wrapped in FigureCanvasQTAgg on the GUI thread.
 """
@@ -14,21 +14,11 @@ import traceback
 from PySide6 import QtCore
 
 from app.trace_job import ModelCache, model_text
-from core import analysis
 from core.analysis import Cancelled
 from core.blas import limit_blas_threads
 from core.errors import RnnscopeError
+from report.data import report_data
 from report.figures import report_figures
-
-
-def report_data(snap: dict, splits, history: dict, split: str = "test", tsne_points: int = 500,
-                seed: int = 0, log=None, cancelled=None) -> dict:
-    """core.analysis.report_arrays for a model snapshot and a loaded split, plus what it is."""
-    model, norm = ModelCache().model(snap)
-    rd = analysis.report_arrays(model, norm, getattr(splits, split), history, tsne_points,
-                                seed=seed, log=log, cancelled=cancelled)
-    rd.update(model=model_text(snap), data=splits.description, split=split)
-    return rd
 
 
 class ReportWorker(QtCore.QObject):
@@ -53,8 +43,10 @@ class ReportWorker(QtCore.QObject):
     def run(self):
         limit_blas_threads(1)
         try:
-            rd = report_data(self.snapshot, self.splits, self.history, self.split,
-                             self.tsne_points, log=self.status.emit,
+            model, norm = ModelCache().model(self.snapshot)
+            rd = report_data(model, norm, self.splits, self.history,
+                             model_name=model_text(self.snapshot), split=self.split,
+                             tsne_points=self.tsne_points, log=self.status.emit,
                              cancelled=self._cancel.is_set)
             if self._cancel.is_set():
                 return

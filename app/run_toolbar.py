@@ -6,15 +6,9 @@ Visible above every tab, so a user can watch the explorer while the model trains
 from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
+from tqdm import tqdm
 
 from app.resources import icon
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    m, s = divmod(seconds, 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class RunToolBar(QtWidgets.QToolBar):
@@ -92,7 +86,7 @@ class RunToolBar(QtWidgets.QToolBar):
         self.progress.setValue(int(1000 * frac))
         eta = seconds / frac - seconds if frac > 0 else 0.0
         self.progress.setFormat(f"epoch {epoch:.2f} of {epochs} · step {step} · "
-                                f"ETA {_duration(eta)}")
+                                f"ETA {tqdm.format_interval(max(0.0, eta))}")
         self.speed_label.setText(f"  {images_per_s:,.0f} images/s  ")
 
     def set_message(self, text: str):

@@ -2,12 +2,15 @@
 
 ``cli.main`` parses arguments and maps results to exit codes; this module loads data and
 checkpoints, drives the :class:`core.trainer.Trainer`, prints progress (tqdm on a terminal,
-plain lines otherwise) and writes result files atomically. User mistakes raise subclasses of
-:class:`core.errors.RnnscopeError` with one-line messages.
+plain lines otherwise) and writes result files atomically (core.fileio). A command that
+writes into a folder holds a lock on it (filelock) for as long as it runs, so two runs cannot
+mix their files there. User mistakes raise subclasses of :class:`core.errors.RnnscopeError`
+with one-line messages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,14 +21,19 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from tqdm import tqdm
+
 from core.blas import limit_blas_threads
-from core.errors import ConfigError, DataError, DownloadCancelled
+from core.errors import ConfigError, DataError, DownloadCancelled, FolderBusyError
+from core.fileio import remove_stale_temps, write_json_atomic
 
 TRAIN_FILES = ("history.json", "best.npz", "last.npz", "metrics.json")
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # evaluating the whole 49,000-image training split after a run would take minutes on 2 cores;
 # the train figures in metrics.json use at most this many training images (the first ones)
-TRAIN_EVAL_IMAGES = 10_000
+FINAL_TRAIN_IMAGES = 10_000
+LOCK_NAME = ".rnnscope.lock"          # held (filelock) while a command writes into a folder
+LOCK_OWNER_NAME = ".rnnscope.lock.pid"  # the pid of the holder, for the second run's message
 
 
 # -- small helpers ------------------------------------------------------------------------------
@@ -36,43 +44,24 @@ def parse_subset(text: str) -> int | float:
     except ValueError:
         raise ConfigError(f"--subset {text!r} is not a number; give a count of images "
                           "(e.g. 5000) or a fraction (e.g. 0.4)") from None
-    if value.is_integer() and "." not in text and "e" not in text.lower():
-        return int(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"--subset {text}: give a count of images >= 1 (e.g. 5000) or a "
+                          "fraction in (0, 1] (e.g. 0.4)")
+    if value > 1:
+        if not value.is_integer():
+            raise ConfigError(f"--subset {text}: a count of images must be a whole number "
+                              "(or give a fraction in (0, 1], e.g. 0.4)")
+        return int(value)   # '5000', '1e3', '2000.0': a count
+    if value == 1 and "." not in text and "e" not in text.lower():
+        return 1            # '1': one image; '1.0': the whole set
     return value
-
-
-def write_json_atomic(path, obj) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` via a temporary file + rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, default=_json_default, allow_nan=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _json_default(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-able")
 
 
 def prepare_out_dir(out, option: str = "--out") -> Path:
     """Create ``out`` if needed and check it is a writable folder (ConfigError if not)."""
+    if not str(out).strip():
+        raise ConfigError(f"{option} is empty; give a folder to write the results into "
+                          f"({option} . for the current folder)")
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{option} {path} is a file, not a folder; give a folder to write "
@@ -86,6 +75,36 @@ def prepare_out_dir(out, option: str = "--out") -> Path:
         raise ConfigError(f"{option} {path} is not writable ({exc.strerror or exc}); choose "
                           "another folder") from None
     return path
+
+
+@contextmanager
+def locked_out_dir(path: Path):
+    """Hold the lock of the output folder ``path`` while the block runs; FolderBusyError
+    (naming the other run's pid) if another run holds it. Temporary files that killed runs
+    left in the folder are removed once the lock is ours."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path / LOCK_NAME), timeout=0)
+    owner = path / LOCK_OWNER_NAME
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            pid = int(owner.read_text().strip())
+        except (OSError, ValueError):
+            pid = None
+        who = f" (pid {pid})" if pid is not None else ""
+        raise FolderBusyError(f"{path} is being written by another run{who}; wait for it to "
+                              "finish or choose another folder") from None
+    try:
+        with contextlib.suppress(OSError):  # only for the message above: not worth failing
+            owner.write_text(f"{os.getpid()}\n")
+        remove_stale_temps(path)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            owner.unlink()
+        lock.release()
 
 
 def dataset_of(data: str) -> str:
@@ -213,8 +232,8 @@ class TrainProgress:
                 self._last_print = now
                 ips = ev.get("images_per_s", 0.0) or 0.0
                 done = step - self.start_step
-                eta = (_fmt_seconds((now - self._t0) / done * max(0, self.total - step))
-                       if done > 0 else "?")
+                left = (now - self._t0) / done * max(0, self.total - step) if done else math.nan
+                eta = tqdm.format_interval(left) if math.isfinite(left) else "?"  # as the app
                 self.write(f"step {step}/{self.total}  epoch {ev['epoch']:.2f}  loss "
                            f"{ev['loss']:.4f}  acc {100 * ev['acc']:.1f}%  {ips:.0f} img/s  "
                            f"ETA {eta}")
@@ -226,23 +245,99 @@ class TrainProgress:
             self.bar = None
 
 
-def _fmt_seconds(s: float) -> str:
-    if not math.isfinite(s):
-        return "?"
-    s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (
-        f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
-
-
 # -- train ----------------------------------------------------------------------------------------
 def _probe_options(data: str, cue_row: int | None) -> dict | None:
     if cue_row is None:
         return None
     if data != "probe":
         raise ConfigError("--cue-row only applies to --data probe; drop it for CIFAR-10")
-    if not 1 <= int(cue_row) <= 32:
-        raise ConfigError(f"--cue-row {cue_row} is not an image row; give 1..32 (1 = top)")
+    from core.datasets import PROBE_DEFAULTS
+    from core.probe import SIZE
+
+    last = SIZE - PROBE_DEFAULTS["cue_height"] + 1  # the band's rows must fit in the image
+    if not 1 <= int(cue_row) <= last:
+        raise ConfigError(f"--cue-row {cue_row} is not a row the {PROBE_DEFAULTS['cue_height']}"
+                          f"-row cue band can start on; give 1..{last} (1 = top)")
     return {"cue_row": int(cue_row) - 1}   # the command line counts rows from 1, core from 0
+
+
+def _split_spec_of(meta: dict) -> dict:
+    """How the checkpoint's data was split: {'scheme', 'subset', 'seed'}.
+
+    The data description the trainer recorded comes first (the app trains on a subset it
+    loaded, with no subset in the TrainConfig), then the TrainConfig."""
+    cfg = _train_config_of(meta)
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    info = data.get("info") if isinstance(data.get("info"), dict) else {}
+    spec = {"scheme": cfg.get("scheme", "default"), "subset": cfg.get("subset"),
+            "seed": cfg.get("seed", 0)}
+    for key in spec:
+        if key in info:
+            spec[key] = info[key]
+    return spec
+
+
+def _images(subset) -> str:
+    """'2,000 images', '40% of the training set', 'the whole training set'."""
+    if subset is None:
+        return "the whole training set"
+    if isinstance(subset, float):
+        return f"{subset:.0%} of the training set"
+    return f"{int(subset):,} images"
+
+
+def _same(asked, trained) -> bool:
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                  for v in (asked, trained))
+    if numbers:
+        return float(asked) == float(trained)
+    if isinstance(asked, (list, tuple)) and isinstance(trained, (list, tuple)):
+        return list(asked) == list(trained)
+    return asked == trained
+
+
+def _check_resume_flags(meta: dict, path, overrides: dict, preset, probe_params) -> dict:
+    """The overrides a resume may apply (epochs, budget, ...). A flag that defines the data or
+    the model and equals the checkpoint's value is dropped; one that differs is refused with
+    both values (ConfigError)."""
+    from core.trainer import RESUMABLE_OVERRIDES
+
+    cfg = _train_config_of(meta)
+    spec = _split_spec_of(meta)
+
+    def refuse(flag, trained, asked):
+        raise ConfigError(f"{flag}: the checkpoint {path} was trained {trained}, you asked for "
+                          f"{asked}; drop {flag} to resume as it was trained, or start a new "
+                          "run in another --out folder")
+
+    if preset is not None and preset != cfg.get("preset"):
+        was = cfg.get("preset")
+        refuse("--preset", f"with preset {was}" if was else "without a preset", preset)
+    if probe_params is not None:
+        trained_probe = _probe_params_of(meta) or {}
+        row = trained_probe.get("cue_row")
+        if row is not None and row != probe_params["cue_row"]:
+            refuse("--cue-row", f"with the cue at row {row + 1}", probe_params["cue_row"] + 1)
+    kept = {}
+    for key, value in overrides.items():
+        if key in RESUMABLE_OVERRIDES:
+            kept[key] = value
+            continue
+        flag = "--" + key.replace("_", "-")
+        if key == "subset":  # 1 = one image, 1.0 = the whole set: the type matters too
+            trained = spec["subset"]
+            if not (_same(value, trained) and isinstance(value, int) == isinstance(trained, int)):
+                asked = f"{value:,}" if isinstance(value, int) else _images(value)
+                refuse(flag, f"on {_images(trained)}", asked)
+            continue
+        trained = cfg.get(key)
+        if key == "hidden" and trained is None:
+            from core.config import DEFAULT_HIDDEN
+
+            trained = DEFAULT_HIDDEN.get(cfg.get("model"))
+        if not _same(value, trained):
+            refuse(flag, f"with {key.replace('_', ' ')} {trained}", value)
+    return kept
 
 
 def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None, subset=None,
@@ -255,22 +350,18 @@ def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None
     if subset is not None:
         overrides["subset"] = parse_subset(subset) if isinstance(subset, str) else subset
     if resume is not None:
-        from core.checkpoint import read_checkpoint_arrays
+        from core.checkpoint import check_dataset, load_checkpoint
 
-        if preset:
-            raise ConfigError("--preset cannot be combined with --resume; the run continues "
-                              "with the settings saved in the checkpoint")
-        meta, _ = read_checkpoint_arrays(resume)
-        cfg = _train_config_of(meta)
-        if overrides.get("model") == cfg.get("model"):
-            overrides.pop("model")
-        if probe_params is None and data == "probe":
-            probe_params = _probe_params_of(meta)
-        splits = load_splits(data, scheme=cfg.get("scheme", "default"),
-                             subset=cfg.get("subset"), seed=int(cfg.get("seed", 0)),
-                             probe_params=probe_params, log=log)
+        ck = load_checkpoint(resume)  # read once: the Trainer continues from this object
+        check_dataset(ck.meta, dataset_of(data), resume)
+        overrides = _check_resume_flags(ck.meta, resume, overrides, preset, probe_params)
+        spec = _split_spec_of(ck.meta)
+        if data == "probe":
+            probe_params = _probe_params_of(ck.meta)
+        splits = load_splits(data, scheme=spec["scheme"], subset=spec["subset"],
+                             seed=int(spec["seed"]), probe_params=probe_params, log=log)
         trainer = Trainer.resume_from(resume, splits, checkpoint_dir=out_dir,
-                                      overrides=overrides)
+                                      overrides=overrides, checkpoint=ck)
         if log:
             log(f"resuming {resume} at step {trainer.step} (epoch {trainer.epoch:.2f})")
         return trainer, splits
@@ -289,14 +380,15 @@ def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None
     return Trainer(config, splits, checkpoint_dir=out_dir), splits
 
 
-def final_metrics(trainer, splits, started_step: int, started_epoch: float) -> dict:
-    """Train/val/test accuracy, loss (and test ECE) of the trainer's current parameters."""
+def final_metrics(trainer, splits) -> dict:
+    """Train/val/test accuracy, loss (and test ECE) of the trainer's current parameters; the
+    train figures on at most FINAL_TRAIN_IMAGES training images (the first ones)."""
     from core import analysis, metrics
 
     out = {}
     for name in ("train", "val", "test"):
         part = getattr(splits, name)
-        limit = TRAIN_EVAL_IMAGES if name == "train" else None
+        limit = FINAL_TRAIN_IMAGES if name == "train" else None
         pred = analysis.predict(trainer.model, trainer.normalizer, part, max_images=limit)
         s = metrics.summarize(pred.probs, pred.labels)
         out[f"{name}_acc"], out[f"{name}_loss"] = s["acc"], s["loss"]
@@ -308,13 +400,21 @@ def final_metrics(trainer, splits, started_step: int, started_epoch: float) -> d
 
 def train_command(data: str, out, *, preset=None, overrides=None, subset=None, cue_row=None,
                   resume=None, stream=None) -> int:
-    """`train`: run to the end, write history/best/last/metrics into ``out`` -> exit code."""
+    """`train`: run to the end, write history/best/last/metrics into ``out`` -> exit code.
+
+    ``out`` is locked for the whole run: a second run on the same folder is refused."""
     out_dir = prepare_out_dir(out)
     check_data_spec(data)
-    trainer, splits = make_trainer(data, out_dir, preset=preset, overrides=overrides,
-                                   subset=subset, cue_row=cue_row, resume=resume)
+    with locked_out_dir(out_dir):
+        trainer, splits = make_trainer(data, out_dir, preset=preset, overrides=overrides,
+                                       subset=subset, cue_row=cue_row, resume=resume)
+        return _run_training(trainer, splits, out_dir, resumed=resume is not None,
+                             stream=stream)
+
+
+def _run_training(trainer, splits, out_dir: Path, resumed: bool, stream=None) -> int:
     cfg = trainer.config
-    start_step, start_epoch = trainer.step, trainer.epoch
+    start_step = trainer.step
     progress = TrainProgress(cfg.epochs * trainer.steps_per_epoch, start_step=start_step,
                              stream=stream)
     progress.write(f"training {cfg.model} (H={cfg.hidden_dim}, {cfg.optimizer} lr {cfg.lr:g}, "
@@ -350,14 +450,14 @@ def train_command(data: str, out, *, preset=None, overrides=None, subset=None, c
                          if trainer.seconds > 0 else None),
         "step_images_per_s": (sorted(step_speeds)[len(step_speeds) // 2]
                               if step_speeds else None),
-        "best_val_acc": trainer.best_val_acc, "resumed_from_step": start_step if resume else None,
+        "best_val_acc": trainer.best_val_acc, "resumed_from_step": start_step if resumed else None,
         "config": cfg.to_dict(),
         "files": {name: (out_dir / name).exists() for name in ("best.npz", "last.npz")},
     }
     if reason != "diverged":
         if not interrupted["flag"]:
             _stderr_line("measuring final train/val/test accuracy ...")
-            result.update(final_metrics(trainer, splits, start_step, start_epoch))
+            result.update(final_metrics(trainer, splits))
     write_json_atomic(out_dir / "metrics.json", result)
     if reason == "diverged":
         _stderr_line(f"error: training {finished['message']}")
@@ -465,16 +565,15 @@ def _probe_params_of(meta: dict) -> dict | None:
 
 
 def splits_for_checkpoint(meta: dict, data: str, log=None):
-    """Load ``data`` with the split scheme (and probe parameters) the checkpoint was trained on.
-
-    So `evaluate`/`report` measure the same test split that training reported on.
+    """Load ``data`` split as the checkpoint's data was (scheme, subset, seed, probe
+    parameters), so `evaluate`/`report` measure the same test split that training reported on.
     """
-    cfg = _train_config_of(meta)
+    spec = _split_spec_of(meta)
     if data == "probe":
-        return load_splits(data, subset=cfg.get("subset"), seed=int(cfg.get("seed", 0)),
+        return load_splits(data, subset=spec["subset"], seed=int(spec["seed"]),
                            probe_params=_probe_params_of(meta), log=log)
-    return load_splits(data, scheme=cfg.get("scheme", "default"), subset=cfg.get("subset"),
-                       seed=int(cfg.get("seed", 0)), log=log)
+    return load_splits(data, scheme=spec["scheme"], subset=spec["subset"],
+                       seed=int(spec["seed"]), log=log)
 
 
 # -- evaluate -------------------------------------------------------------------------------------
@@ -506,32 +605,25 @@ def evaluate_command(checkpoint, data: str, as_json: bool = False) -> int:
 
 
 # -- report ---------------------------------------------------------------------------------------
-def report_data(checkpoint, data: str, tsne_points: int = 1000, seed: int = 0, log=None) -> dict:
-    """Everything the report figures need for a checkpoint's test split (core.analysis.
-    report_arrays) plus model, checkpoint and data (see report.figures.report_figures)."""
-    from core import analysis
-    from core.checkpoint import load_checkpoint
-
-    ck = load_checkpoint(checkpoint, expect_data=dataset_of(data))
-    splits = splits_for_checkpoint(ck.meta, data, log=log)
-    rd = analysis.report_arrays(ck.model, ck.normalizer, splits.test, _history_of(ck.meta),
-                                tsne_points=tsne_points, seed=seed, log=log)
-    rd.update(model=ck.meta.get("model_kind"), checkpoint=str(checkpoint),
-              data=splits.description)
-    return rd
-
-
 def report_command(checkpoint, data: str, out, tsne_points: int = 1000) -> int:
     """`report`: the report figures (``report.figures.write_report``) as PNGs in ``out``."""
+    from core.checkpoint import load_checkpoint
+    from report.data import report_data
     from report.figures import write_report  # matplotlib: only for this subcommand
 
     out_dir = prepare_out_dir(out)
-    rd = report_data(checkpoint, data, tsne_points=tsne_points, log=_stderr_line)
-    paths = write_report(rd, out_dir)
-    write_json_atomic(out_dir / "summary.json", {
-        "checkpoint": rd["checkpoint"], "model": rd["model"], "data": rd["data"],
-        "test": rd["summary"], "class_names": rd["class_names"],
-        "per_class_accuracy": rd["per_class_accuracy"], "figures": [p.name for p in paths]})
+    with locked_out_dir(out_dir):
+        ck = load_checkpoint(checkpoint, expect_data=dataset_of(data))
+        splits = splits_for_checkpoint(ck.meta, data, log=_stderr_line)
+        rd = report_data(ck.model, ck.normalizer, splits, _history_of(ck.meta),
+                         model_name=ck.meta.get("model_kind"), tsne_points=tsne_points,
+                         log=_stderr_line, checkpoint=str(checkpoint))
+        paths = write_report(rd, out_dir)
+        write_json_atomic(out_dir / "summary.json", {
+            "checkpoint": rd["checkpoint"], "model": rd["model"], "data": rd["data"],
+            "test": rd["summary"], "class_names": rd["class_names"],
+            "per_class_accuracy": rd["per_class_accuracy"],
+            "figures": [p.name for p in paths]})
     s = rd["summary"]
     print(f"test accuracy {100 * s['acc']:.2f}%  loss {s['loss']:.4f}  ECE "
           f"{100 * s['ece']:.2f}% ({s['n']} images)")

@@ -58,8 +58,8 @@ def _add_model_options(p: argparse.ArgumentParser, data_required: bool) -> None:
     p.add_argument("--subset", metavar="N|FRACTION",
                    help="train on N images or this fraction of the training set")
     p.add_argument("--cue-row", type=int, metavar="N",
-                   help="probe task only: first image row of the class cue, 1 (top) to 32 "
-                   "(default 25, near the bottom)")
+                   help="probe task only: first image row of the 4-row class cue, 1 (top) to "
+                   "29 (default 25, near the bottom)")
     for flag, kw, _ in TRAIN_OPTIONS:
         p.add_argument(flag, **kw)
 

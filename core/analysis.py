@@ -171,12 +171,13 @@ def report_arrays(model, normalizer, imageset, history: dict | None, tsne_points
                    cancelled=cancelled)
     cm = metrics.confusion_matrix(pred.labels, pred.predicted, len(names))
     pick = sample_indices(n, tsne_points, seed=seed)
+    if len(pick) < 3:  # t-SNE needs 3 points; fewer make no plot (and no labels without points)
+        pick = pick[:0]
     if cancelled is not None and cancelled():
         raise Cancelled()
     if log:
         log(f"t-SNE of {len(pick)} final hidden states ...")
-    embedding = (tsne_embedding(pred.hidden[pick], seed=seed) if len(pick) >= 3
-                 else np.zeros((0, 2)))
+    embedding = tsne_embedding(pred.hidden[pick], seed=seed) if len(pick) else np.zeros((0, 2))
     wrong = most_confident_mistakes(pred.probs, pred.labels, k=24)
     grid = sample_indices(n, 32, seed=seed + 1)
     steps, norms = grad_through_time(history or {})

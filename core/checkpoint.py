@@ -10,16 +10,15 @@ Layout of the archive (every entry a plain numeric array):
   ``model_config``, ``normalizer`` (Normalizer.to_dict()), ``optimizer_scalars`` and whatever
   the caller put in ``meta`` (the trainer: step, epoch, RNG state, history, TrainConfig).
 
-Writes are atomic: a temporary file in the same directory, fsync, then ``os.replace`` — a crash
-mid-write leaves the previous checkpoint intact. Every read problem raises
+Writes are atomic (core.fileio.atomic_write): a temporary file in the same directory, fsync,
+then ``os.replace`` — a crash or a full disk mid-write leaves the previous checkpoint intact
+(a full disk is a one-line WriteError). Every read problem raises
 :class:`core.errors.CheckpointError` with a one-line message naming the file.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 
 from core.datasets import Normalizer
 from core.errors import CheckpointError
+from core.fileio import atomic_write, json_text
 from core.models import build_model
 
 FORMAT = "rnnscope-checkpoint"
@@ -44,26 +44,6 @@ class Checkpoint:
     optimizer_state: dict
     meta: dict
     extra: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, type) and issubclass(obj, np.generic):
-        return np.dtype(obj).name
-    if isinstance(obj, np.dtype):
-        return obj.name
-    raise TypeError(f"{type(obj).__name__} is not JSON-able")
 
 
 def save_checkpoint(path, model, normalizer, optimizer_state: dict | None, meta: dict,
@@ -95,23 +75,11 @@ def save_checkpoint(path, model, normalizer, optimizer_state: dict | None, meta:
         "optimizer_scalars": scalars,
         **meta,
     }
-    text = json.dumps(full_meta, default=_json_default, allow_nan=False, separators=(",", ":"))
+    text = json_text(full_meta, separators=(",", ":"))
     arrays["meta_json"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays), what="checkpoint")
     return path
 
 

@@ -30,6 +30,9 @@ TIMESTEPS = {"row-rnn": 32, "cnn-rnn": 8}
 DEFAULT_HIDDEN = {"row-rnn": 256, "cnn-rnn": 128}
 
 
+MAX_BATCH_SIZE = 65536  # one batch of CIFAR images as float32 is then already 0.8 GB
+
+
 @dataclass
 class TrainConfig:
     """Every option of a training run (see ``validate`` for the legal values).
@@ -152,8 +155,9 @@ class TrainConfig:
         choice("clip", self.clip, CLIP_MODES)
         if not (number(self.clip_threshold) and self.clip_threshold > 0):
             bad("clip_threshold", self.clip_threshold, "the clip threshold must be > 0")
-        if not (integer(self.batch_size) and 1 <= self.batch_size <= 65536):
-            bad("batch_size", self.batch_size, "the batch size must be an integer >= 1")
+        if not (integer(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH_SIZE):
+            bad("batch_size", self.batch_size,
+                f"the batch size must be an integer from 1 to {MAX_BATCH_SIZE:,}")
         if not (integer(self.epochs) and self.epochs >= 1):
             bad("epochs", self.epochs, "the number of epochs must be an integer >= 1")
         if not (integer(self.patience) and self.patience >= 0):

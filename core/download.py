@@ -18,12 +18,12 @@ import contextlib
 import logging
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import DownloadCancelled, DownloadError
+from core.fileio import remove_orphans
 from core.paths import TARBALL_NAME, cache_dir
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -142,28 +142,13 @@ def download_cifar10(dest_dir: str | Path | None = None, url: str = CIFAR10_URL,
     return target
 
 
-def _pid_alive(pid: int) -> bool:
-    if os.name != "posix":
-        return True  # cannot tell cheaply: leave it (the age rule below still applies)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+def _part_pid(name: str) -> int | None:
+    """The pid of the download that made part folder ``name`` ('<pid>-<random>')."""
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def _remove_orphans(parts: Path, keep: Path) -> None:
     """Delete part folders of downloads whose process died (killed mid-download) or that are
     older than a day; their temp files were never trusted, this only frees the space."""
-    for d in parts.iterdir():
-        if d == keep:
-            continue
-        try:
-            pid = int(d.name.split("-", 1)[0])
-            old = time.time() - d.stat().st_mtime > 86400
-        except (ValueError, OSError):
-            continue
-        if old or not _pid_alive(pid):
-            shutil.rmtree(d, ignore_errors=True)
+    remove_orphans(parts, _part_pid, keep=(keep,))

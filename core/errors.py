@@ -30,3 +30,12 @@ class CheckpointError(RnnscopeError):
 
 class ConfigError(RnnscopeError):
     """An invalid option or combination of options."""
+
+
+class WriteError(RnnscopeError):
+    """A result file could not be written (disk full, read-only, permission); the previous
+    file is kept."""
+
+
+class FolderBusyError(RnnscopeError):
+    """An output folder is being written by another run (its lock is held)."""

@@ -4,9 +4,12 @@ A :class:`Trainer` drives a model through epochs of shuffled mini-batches (seede
 ``np.random.Generator``; augmentation where configured), clips, updates, evaluates on the
 validation split every ``eval_every`` steps (0 = per epoch), stops early after ``patience``
 evaluations without a better val accuracy (restoring the best parameters), stops on a time
-budget, on ``cancel()``, or when the loss or gradient becomes NaN/inf ('diverged': the last
-good parameters are restored). It reports plain-dict events (see CONTRACT.md) to a listener
-callback and/or through the :meth:`Trainer.events` generator; ``run()`` exhausts it.
+budget, on ``cancel()``, or when the run diverges: a loss, gradient norm or gradient through
+time that becomes NaN/inf, or a loss far above the chance level ln K (more than
+``DIVERGED_LOSS_FACTOR`` times it); the last good parameters are then restored (and written to
+``last.npz`` if no checkpoint of this run exists yet). It reports events (the TypedDicts of
+:mod:`core.events`) to a listener callback and/or through the :meth:`Trainer.events`
+generator; ``run()`` exhausts it.
 
 Resuming from ``last.npz`` continues exactly: the checkpoint holds the parameters, optimizer
 state, RNG state, the current epoch's permutation and position, the best parameters so far
@@ -26,16 +29,20 @@ from pathlib import Path
 import numpy as np
 
 from core.batch_parallel import parallel_loss
-from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint
+from core.checkpoint import Checkpoint, check_dataset, load_checkpoint, save_checkpoint
 from core.clipping import clip_gradients
 from core.config import TrainConfig
 from core.datasets import Normalizer, augment_batch
 from core.errors import CheckpointError, ConfigError, DataError
+from core.events import CheckpointEvent, EvalEvent, Event, FinishedEvent, StepEvent
 from core.models import CNNRNN, RowRNN
 from core.optim import make_optimizer
 from core.schedules import make_schedule
 
-TRAIN_EVAL_IMAGES = 1000   # train loss/acc at each evaluation: a fixed random subset this big
+EVAL_TRAIN_SUBSET = 1000   # train loss/acc at each evaluation: a fixed random subset this big
+# a loss this many times the chance level ln K (46 for 10 classes) means the run has diverged:
+# it is reached only when the parameters have blown up (a trained model scores ~1, chance 2.3)
+DIVERGED_LOSS_FACTOR = 20.0
 EVAL_BATCH = 500           # images per forward pass when evaluating
 DH_ROWS_PER_EPOCH = 25     # about this many dh_norm rows per epoch are kept in the history
 RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "patience", "eval_every", "workers")
@@ -66,7 +73,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, splits, model=None,
-                 listener: Callable[[dict], None] | None = None,
+                 listener: Callable[[Event], None] | None = None,
                  checkpoint_dir: Path | str | None = None):
         self.config = config.validate()
         self.splits = splits
@@ -91,7 +98,7 @@ class Trainer:
         self.steps_per_epoch = -(-n // config.batch_size)
         self._dh_stride = max(1, self.steps_per_epoch // DH_ROWS_PER_EPOCH)
         sub_rng = np.random.default_rng([config.seed, 1])
-        self._train_eval_idx = np.sort(sub_rng.choice(n, min(n, TRAIN_EVAL_IMAGES),
+        self._train_eval_idx = np.sort(sub_rng.choice(n, min(n, EVAL_TRAIN_SUBSET),
                                                       replace=False))
         # loop position
         self.step = 0
@@ -109,6 +116,10 @@ class Trainer:
         self._evals_since_best = 0
         self._last_good = {k: v.copy() for k, v in model.params.items()}
         self._last_good_step = 0
+        n_classes = len(getattr(splits.train, "class_names", None) or ()) or 10
+        self.chance_loss = math.log(n_classes)
+        self._diverged = ""  # what diverged, set by an evaluation that found it
+        self._diverged_at: int | None = None  # ... at this step (else: the step being taken)
         # control
         self._running = threading.Event()
         self._running.set()
@@ -149,13 +160,13 @@ class Trainer:
         return self.epoch_index + self.pos / self.n_train
 
     # -- running ----------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> FinishedEvent:
         """Train until done; return the 'finished' event."""
         for _ in self.events():
             pass
         return self.finished
 
-    def events(self) -> Iterator[dict]:
+    def events(self) -> Iterator[Event]:
         """Train, yielding every event (each also goes to the listener first)."""
         if self.finished is not None:
             return
@@ -187,6 +198,9 @@ class Trainer:
                     yield from self._evaluate_and_save(stoppable=True)
                 except _EvalStopped:
                     continue  # cancelled meanwhile: the check above ends the run
+                if self._diverged:
+                    reason, detail = "diverged", self._diverged
+                    break
                 if cfg.patience > 0 and self._evals_since_best >= cfg.patience:
                     reason = "early_stopped"
                     break
@@ -203,12 +217,23 @@ class Trainer:
         self.seconds += time.perf_counter() - t_mark
         yield from self._finish(reason, detail)
 
-    def _emit(self, ev: dict) -> dict:
+    def _emit(self, ev: Event) -> Event:
         if self.listener is not None:
             self.listener(ev)
         return ev
 
-    def _train_step(self) -> tuple[dict | None, str]:
+    def _absurd_loss(self, what: str, loss: float | None) -> str:
+        """'' if ``loss`` is a sane loss, else what diverged (for the message)."""
+        if loss is None:
+            return f"{what} became NaN or inf"
+        if not math.isfinite(loss):
+            return f"{what} became {loss}"
+        if loss > DIVERGED_LOSS_FACTOR * self.chance_loss:
+            return (f"{what} became {loss:.4g}, far above the chance level ln K = "
+                    f"{self.chance_loss:.2f}")
+        return ""
+
+    def _train_step(self) -> tuple[StepEvent | None, str]:
         """One update. Returns (step event, '') or (None, what diverged)."""
         cfg = self.config
         t0 = time.perf_counter()
@@ -224,11 +249,17 @@ class Trainer:
         lr = float(self.schedule(self.epoch))
         loss, grads, trace = parallel_loss(self.model, X, y, cfg.reg, "norms", cfg.workers)
         loss = float(loss)
-        if not math.isfinite(loss):
-            return None, f"the loss became {loss}"
+        absurd = self._absurd_loss("the loss", loss)
+        if absurd:
+            return None, absurd
         rec = clip_gradients(grads, cfg.clip, cfg.clip_threshold)
         if not math.isfinite(rec.norm_before):
             return None, f"the gradient norm became {rec.norm_before}"
+        dh_norm = getattr(trace, "dh_norm", None)
+        dh_norm = (np.asarray(dh_norm, dtype=np.float32).copy() if dh_norm is not None
+                   else np.zeros(0, np.float32))
+        if not np.all(np.isfinite(dh_norm)):  # float32 overflow of a finite float64 gradient
+            return None, "the gradient through time overflowed to inf"
         params = self.model.params
         for k, v in params.items():   # the parameters that just gave a finite loss and gradient
             self._last_good[k][...] = v
@@ -245,9 +276,6 @@ class Trainer:
         probs = getattr(trace, "probs", None)
         if probs is not None:
             acc = float(np.mean(np.argmax(probs, axis=1) == y))
-        dh_norm = getattr(trace, "dh_norm", None)
-        dh_norm = (np.asarray(dh_norm, dtype=np.float32).copy() if dh_norm is not None
-                   else np.zeros(0, np.float32))
         dt = time.perf_counter() - t0
         spi = dt / len(idx)
         self._sec_per_image = spi if self._sec_per_image is None else (
@@ -260,7 +288,7 @@ class Trainer:
         if (self.step - 1) % self._dh_stride == 0 and dh_norm.size:
             self.history["dh_norm"].append(
                 [self.step, [float(f"{v:.5g}") for v in dh_norm.tolist()]])
-        ev = {
+        ev: StepEvent = {
             "type": "step", "step": self.step, "epoch": epoch, "loss": loss, "acc": acc,
             "lr": lr, "images_per_s": 1.0 / self._sec_per_image if self._sec_per_image else 0.0,
             "dh_norm": dh_norm, "clip": rec.to_dict(), "seconds": self.seconds + dt,
@@ -312,6 +340,12 @@ class Trainer:
                            train.labels[self._train_eval_idx], stoppable)
         va = self._metrics(self.splits.val.images, self.splits.val.labels, stoppable)
         self._eval_pending = False
+        self._diverged = (self._absurd_loss("the training loss", tr["loss"])
+                          or (self._absurd_loss("the validation loss", va["loss"])
+                              if len(self.splits.val.labels) else ""))
+        if self._diverged:
+            self._diverged_at = self.step
+            return  # not recorded: the caller stops the run as diverged
         score = va["acc"] if va["acc"] is not None else tr["acc"]
         best = self.best_val_acc is None or score > self.best_val_acc
         if best:
@@ -322,7 +356,7 @@ class Trainer:
         else:
             self._evals_since_best += 1
         self._last_eval_step = self.step
-        ev = {
+        ev: EvalEvent = {
             "type": "eval", "step": self.step, "epoch": self.epoch,
             "train_loss": tr["loss"], "train_acc": tr["acc"],
             "val_loss": va["loss"], "val_acc": va["acc"], "best": bool(best),
@@ -334,14 +368,20 @@ class Trainer:
                 yield self._emit(self._write("best"))
             yield self._emit(self._write("last"))
 
-    def _write(self, kind: str) -> dict:
-        path = self.checkpoint_dir / f"{kind}.npz"
+    def _write(self, kind: str) -> CheckpointEvent:
+        """kind: 'best' | 'last' | 'last_good' (the restored parameters of a diverged run,
+        written as last.npz)."""
+        path = self.checkpoint_dir / f"{'last' if kind == 'last_good' else kind}.npz"
         if kind == "best":
             self._save(path, params=self._best_params)
+        elif kind == "last_good":
+            self._save(path, params_are="last_good")
+            self._last_saved_step = self.step
         else:
             self._save(path)
             self._last_saved_step = self.step
-        return {"type": "checkpoint", "path": str(path), "kind": kind}
+        return {"type": "checkpoint", "path": str(path),
+                "kind": "best" if kind == "best" else "last"}
 
     # -- finishing ------------------------------------------------------------------------------
     def _finish(self, reason: str, detail: str) -> Iterator[dict]:
@@ -352,15 +392,20 @@ class Trainer:
                 self.seconds += time.perf_counter() - t0
                 yield ev
                 t0 = time.perf_counter()
+            if self._diverged:
+                reason, detail = "diverged", self._diverged
         if reason == "diverged":
             for k, v in self.model.params.items():
                 v[...] = self._last_good[k]
             message = self._divergence_message(detail)
         # last.npz = the exact state to resume from; after divergence the previous last.npz
-        # (a consistent, finite state) is kept rather than overwritten.
-        if (self.checkpoint_dir is not None and reason != "diverged"
-                and self.step != self._last_saved_step):
-            yield self._emit(self._write("last"))
+        # (a consistent, finite state) is kept rather than overwritten. A run that diverged
+        # before it wrote any still leaves its last good parameters on disk (not resumable).
+        if self.checkpoint_dir is not None:
+            if reason != "diverged" and self.step != self._last_saved_step:
+                yield self._emit(self._write("last"))
+            elif reason == "diverged" and self._last_saved_step < 0:
+                yield self._emit(self._write("last_good"))
         restored = ""
         if reason != "diverged" and self._best_params is not None:
             for k, v in self.model.params.items():
@@ -377,7 +422,7 @@ class Trainer:
                        f"(epoch {self.epoch:.2f}){restored}")
         elif reason == "cancelled":
             message = f"cancelled at step {self.step} (epoch {self.epoch:.2f}){restored}"
-        ev = {
+        ev: FinishedEvent = {
             "type": "finished", "reason": reason, "message": message, "step": self.step,
             "epoch": self.epoch, "best_val_acc": self.best_val_acc,
         }
@@ -399,7 +444,8 @@ class Trainer:
         if self.checkpoint_dir is not None and self.best_val_acc is not None:
             best = (f"; the best parameters (val {self.best_val_acc:.2%}) are in "
                     f"{self.checkpoint_dir / 'best.npz'}")
-        return (f"diverged at step {self.step + 1} (epoch {self.epoch:.2f}): {detail}; "
+        at = self._diverged_at if self._diverged_at is not None else self.step + 1
+        return (f"diverged at step {at} (epoch {self.epoch:.2f}): {detail}; "
                 f"{'; '.join(causes)}; parameters from step {self._last_good_step} restored"
                 f"{best}")
 
@@ -414,7 +460,8 @@ class Trainer:
             "n_test": len(s.test.labels),
         }
 
-    def _save(self, path, params: dict[str, np.ndarray] | None = None) -> Path:
+    def _save(self, path, params: dict[str, np.ndarray] | None = None,
+              params_are: str = "current") -> Path:
         meta = {
             "train_config": self.config.to_dict(),
             "step": self.step, "epoch": self.epoch, "epoch_index": self.epoch_index,
@@ -424,7 +471,7 @@ class Trainer:
             "evals_since_best": self._evals_since_best, "last_eval_step": self._last_eval_step,
             "eval_pending": self._eval_pending,
             "history": self.history, "data": self._data_info(),
-            "params_are": "best" if params is not None else "current",
+            "params_are": "best" if params is not None else params_are,
         }
         extra = {}
         if self._perm is not None:
@@ -443,23 +490,27 @@ class Trainer:
 
     @classmethod
     def resume_from(cls, path, splits, listener=None, checkpoint_dir=_SAME_DIR,
-                    overrides: dict | None = None) -> Trainer:
+                    overrides: dict | None = None, checkpoint: Checkpoint | None = None
+                    ) -> Trainer:
         """A Trainer that continues the run saved in ``path`` (normally ``last.npz``).
 
         checkpoint_dir: where to keep writing best/last.npz (default: the folder of ``path``;
         None = do not write). overrides: new values for epochs / max_minutes / patience /
-        eval_every (e.g. to train longer) / workers (threads; exact resumes keep the same).
+        eval_every (e.g. to train longer) / workers (threads; exact resumes keep the same);
+        any other option may be given only with the value it was trained with.
+        checkpoint: ``path`` already loaded by the caller (so it is read once).
         """
         path = Path(path)
-        ck = load_checkpoint(path)
+        ck = checkpoint if checkpoint is not None else load_checkpoint(path)
         meta = ck.meta
         if "train_config" not in meta or "rng_state" not in meta:
             raise CheckpointError(f"{path} holds a model but no training state; it cannot be "
                                   "resumed (start a new run instead)")
         cfg_dict = dict(meta["train_config"])
         for key, value in (overrides or {}).items():
-            if key not in RESUMABLE_OVERRIDES:
-                raise ConfigError(f"{key} cannot change when resuming; only "
+            if key not in RESUMABLE_OVERRIDES and cfg_dict.get(key) != value:
+                raise ConfigError(f"{key} cannot change when resuming (trained with "
+                                  f"{cfg_dict.get(key)!r}, asked for {value!r}); only "
                                   f"{', '.join(RESUMABLE_OVERRIDES)} can")
             cfg_dict[key] = value
         cfg = TrainConfig.from_dict(cfg_dict)
@@ -476,6 +527,10 @@ class Trainer:
         if meta.get("params_are") == "best":
             raise CheckpointError(f"{path} holds the best parameters, not the latest state; "
                                   "resume from last.npz")
+        if meta.get("params_are") == "last_good":
+            raise CheckpointError(f"{path} holds the last good parameters of a run that "
+                                  "diverged, not a state to resume; start a new run with a "
+                                  "lower learning rate")
         if ck.normalizer is not None:
             t.normalizer = ck.normalizer
         t.optimizer.load_state_dict(ck.optimizer_state)

@@ -9,8 +9,6 @@ T = timesteps, B = calibration bins.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -18,23 +16,17 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from core.fileio import atomic_write
+
 CORRECT_COLOR = "#1a9850"   # green
 WRONG_COLOR = "#d73027"     # red
 
 
 def save_png(fig: Figure, path, dpi: int = 110) -> Path:
-    """Write ``fig`` as a PNG atomically (temporary file in the same folder + rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``fig`` as a PNG atomically (core.fileio: the previous file is kept on failure,
+    a write error is a one-line WriteError)."""
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi),
+                        what="report figure")
 
 
 def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
@@ -162,8 +154,12 @@ def tsne_figure(embedding, labels, class_names, title: str | None = None) -> Fig
         if m.any():
             ax.scatter(emb[m, 0], emb[m, 1], s=9, color=cmap[c], alpha=0.8, label=name,
                        linewidths=0)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=2, fontsize=9,
-              title="true class", frameon=False)
+    if len(labels):
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=2, fontsize=9,
+                  title="true class", frameon=False)
+    else:  # t-SNE needs at least 3 points
+        ax.text(0.5, 0.5, "no t-SNE: fewer than 3 points (--tsne-points)", ha="center",
+                va="center", transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("t-SNE 1 (axes have no units; only neighbourhoods matter)")

@@ -1,6 +1,8 @@
 """Checkpoints: round trip, atomic writes, and one-line errors for bad files."""
 
+import errno
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 
 from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint
 from core.datasets import Normalizer
-from core.errors import CheckpointError
+from core.errors import CheckpointError, WriteError
 from core.models import CNNRNN, RowRNN
 from core.optim import Adam
 
@@ -172,8 +174,13 @@ def test_missing_path_and_folder(tmp_path):
 def test_failed_write_keeps_previous_file(tmp_path):
     path, model, norm, opt = _saved(tmp_path)
     before = path.read_bytes()
-    with pytest.raises(ValueError):  # NaN is not strict JSON: the write fails mid-way
-        save_checkpoint(path, model, norm, opt.state_dict(), {"loss": float("nan")})
+    def savez_then_disk_full(f, **arrays):
+        f.write(b"PK\x03\x04 half an archive")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(WriteError, match="previous"):
+        mp.setattr(np, "savez", savez_then_disk_full)  # the write fails mid-way
+        save_checkpoint(path, model, norm, opt.state_dict(), {"loss": 1.0})
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
     assert zipfile.is_zipfile(path)

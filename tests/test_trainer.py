@@ -289,3 +289,54 @@ def test_stop_during_an_evaluation_abandons_it_and_resume_runs_it(probe, tmp_pat
     events = list(resumed.events())
     assert events[0]["type"] == "eval" and events[0]["step"] == part.step
     assert _strip(resumed.history) == _strip(full.history)
+
+
+def _strict_json(path):
+    """Load with a parser that refuses NaN/Infinity literals (RFC 8259 JSON)."""
+    def refuse(token):
+        raise ValueError(f"non-finite literal {token} in {path}")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_a_finite_but_absurd_loss_is_divergence(probe, tmp_path):
+    # lr 1e6 with Adam and no clipping: the loss stays finite (~1e6..1e7), far above ln 10
+    tr = Trainer(_cfg(lr=1e6, clip="none", epochs=2), probe, checkpoint_dir=tmp_path)
+    fin = tr.run()
+    assert fin["reason"] == "diverged", fin["message"]
+    assert fin["message"].startswith("diverged at step ") and "chance level" in fin["message"]
+    X = tr.model.input_from_images(tr.normalizer.apply(probe.val.images))
+    loss, _ = tr.model.loss(X, probe.val.labels)
+    assert loss < 10 * np.log(10)  # the restored parameters give a sane loss
+
+
+def test_overflow_to_inf_is_divergence_and_leaves_the_last_good_params(probe, tmp_path):
+    # lr 1e30 plain SGD: float32 overflows within a step or two, before the first evaluation
+    tr = Trainer(_cfg(lr=1e30, optimizer="sgd", clip="none", epochs=2), probe,
+                 checkpoint_dir=tmp_path)
+    fin = tr.run()
+    assert fin["reason"] == "diverged"
+    json.dumps(tr.history, allow_nan=False)
+    ck = load_checkpoint(tmp_path / "last.npz")  # written although no evaluation ran
+    for k, v in ck.model.params.items():
+        assert np.all(np.isfinite(v))
+        np.testing.assert_array_equal(v, tr.model.params[k])
+    assert ck.meta["params_are"] == "last_good"
+    with pytest.raises(CheckpointError, match="diverged, not a state to resume"):
+        Trainer.resume_from(tmp_path / "last.npz", probe)
+
+
+def test_history_and_checkpoint_meta_are_strict_json(probe, tmp_path):
+    tr = Trainer(_cfg(lr=1e30, optimizer="sgd", clip="none", epochs=1), probe,
+                 checkpoint_dir=tmp_path)
+    tr.history["steps"].append({"step": 0, "loss": float("inf"), "acc": float("nan")})
+    tr.run()
+    meta = load_checkpoint(tmp_path / "last.npz").meta
+    assert meta["history"]["steps"][0]["loss"] is None
+
+
+def test_nonfinite_eval_loss_is_divergence(probe, monkeypatch):
+    tr = Trainer(_cfg(epochs=1), probe)
+    monkeypatch.setattr(tr, "_metrics", lambda *a, **k: {"loss": None, "acc": 0.1})
+    fin = tr.run()
+    assert fin["reason"] == "diverged" and "loss became NaN or inf" in fin["message"]
+    assert fin["message"].startswith("diverged at step 5 ")  # after the 5th update
