@@ -10,20 +10,11 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from app.train_worker import APP_WORKERS
-from core.config import (
-    ACTIVATIONS,
-    DEFAULT_HIDDEN,
-    INITS,
-    PRESETS,
-    TIMESTEPS,
-    TrainConfig,
-)
+from core.config import TrainConfig
 from core.errors import ConfigError
-
-MODEL_NAMES = {"row-rnn": "row-RNN (32 rows → RNN)", "cnn-rnn": "CNN+RNN (conv → 8 rows → RNN)"}
-CLIP_NAMES = {"norm": "global norm", "value": "element value", "none": "off"}
-OPTIMIZERS = {"adam": "Adam", "momentum": "SGD + momentum", "nesterov": "SGD + Nesterov",
-              "sgd": "SGD"}
+from core.names import ACTIVATIONS, DEFAULT_HIDDEN, INITS, OPTIMIZERS, PRESETS, TIMESTEPS
+from core.names import CLIP_MODES as CLIP_NAMES
+from core.names import MODEL_KINDS as MODEL_NAMES
 
 # What the app starts with: small and quick, so a first run shows something within seconds.
 APP_DEFAULTS = {

@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.batch_parallel import parallel_loss  # noqa: E402
+from core.blas import set_loop_blas_threads  # noqa: E402
 from core.conv import set_conv_workers  # noqa: E402
 from core.models import CNNRNN, RowRNN  # noqa: E402
-from core.rnn_layers import set_loop_blas_threads  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "bench_engine.json"
 ROW_MFLOP, CNN_MFLOP = 17.3, 68.0

@@ -16,23 +16,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-PRESETS = ("seed000", "seed001", "quick", "best-row", "best-cnn")
-MODELS = ("row-rnn", "cnn-rnn")
+from core.names import ACTIVATIONS, CLIP_MODES, INITS, OPTIMIZERS, PRESETS
+from core.names import MODEL_KINDS as MODELS
 
 # training options: (flag, argparse keywords, TrainConfig field)
 TRAIN_OPTIONS = [
     ("--epochs", dict(type=int, metavar="N", help="maximum number of epochs"), "epochs"),
     ("--batch-size", dict(type=int, metavar="N", help="images per training step"), "batch_size"),
-    ("--optimizer", dict(choices=("sgd", "momentum", "nesterov", "adam")), "optimizer"),
+    ("--optimizer", dict(choices=OPTIMIZERS), "optimizer"),
     ("--lr", dict(type=float, metavar="F", help="learning rate"), "lr"),
     ("--reg", dict(type=float, metavar="F", help="L2 weight decay strength"), "reg"),
-    ("--clip", dict(choices=("value", "norm", "none"),
+    ("--clip", dict(choices=CLIP_MODES,
                     help="gradient clipping: elementwise value, global norm, or none"), "clip"),
     ("--clip-threshold", dict(type=float, metavar="F"), "clip_threshold"),
     ("--hidden", dict(type=int, metavar="N", help="hidden units H"), "hidden"),
-    ("--activation", dict(choices=("tanh", "relu")), "activation"),
-    ("--init", dict(metavar="NAME", help="recurrent init: xavier, orthogonal, identity, normal"),
-     "init"),
+    ("--activation", dict(choices=ACTIVATIONS), "activation"),
+    ("--init", dict(metavar="NAME", help=f"recurrent init: {', '.join(INITS)}"), "init"),
     ("--bptt-window", dict(type=int, metavar="K",
                            help="truncated BPTT: only the last K timesteps get gradient"),
      "bptt_window"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import ConfigError
+from core.layers import softmax
 
 
 @dataclass
@@ -35,14 +36,6 @@ class Prediction:
     def confidence(self) -> np.ndarray:
         """float64 (N,) probability of the predicted class."""
         return self.probs.max(axis=1)
-
-
-def softmax(scores) -> np.ndarray:
-    """Row-wise softmax of logits ``(N, K)`` in float64."""
-    z = np.asarray(scores, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class Cancelled(Exception):
@@ -72,14 +65,14 @@ def predict(model, normalizer, imageset, batch_size: int = 500, hidden: bool = F
         X = model.input_from_images(x)
         if hidden and hasattr(model, "scores_and_hidden"):
             scores, h_last = model.scores_and_hidden(X)
-            probs_parts.append(softmax(scores))
+            probs_parts.append(softmax(np.asarray(scores, dtype=np.float64)))
             hidden_parts.append(np.asarray(h_last, dtype=np.float32))
         elif hidden:
             tr = model.trace(X, labels[start:stop])
             probs_parts.append(np.asarray(tr.probs, dtype=np.float64))
             hidden_parts.append(np.asarray(tr.hidden[:, -1, :], dtype=np.float32))
         else:
-            probs_parts.append(softmax(model.scores(X)))
+            probs_parts.append(softmax(np.asarray(model.scores(X), dtype=np.float64)))
     K = model.params["b_q"].shape[0]
     probs = np.concatenate(probs_parts) if probs_parts else np.zeros((0, K))
     h = np.concatenate(hidden_parts) if hidden else None

@@ -14,7 +14,7 @@ at one thread per part, so P threads use P cores), without regularisation, and c
 
 Each part's loss and gradients are means over its own n_p images, so the weighted sum is the
 mean over all N: the result equals ``model.loss(X, y, reg, trace)`` up to the order of the
-floating-point sums (tests/test_batch_parallel.py compares them in float64). The split is
+floating-point sums (tests/test_parallel_loss.py compares them in float64). The split is
 fixed by N and P, so a run is reproducible for a given ``workers``.
 
 Why: at B = 128 the row-RNN's per-step products (128 x 256 @ 256 x 256) are too small for

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import ConfigError
-
-CLIP_MODES = ("value", "norm", "none")
+from core.names import CLIP_MODES
 
 
 @dataclass

@@ -15,20 +15,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.clipping import CLIP_MODES
 from core.errors import ConfigError
-from core.optim import OPTIMIZERS
-from core.schedules import SCHEDULES
-
-MODELS = ("row-rnn", "cnn-rnn")
-ACTIVATIONS = ("tanh", "relu")
-INITS = ("xavier", "orthogonal", "identity", "normal")
-NORMALIZATIONS = ("per-channel", "per-pixel", "unit")
-SCHEMES = ("default", "seed000", "seed001")
-DTYPES = ("float32", "float64")
-TIMESTEPS = {"row-rnn": 32, "cnn-rnn": 8}
-DEFAULT_HIDDEN = {"row-rnn": 256, "cnn-rnn": 128}
-
+from core.names import (
+    ACTIVATIONS,
+    CLIP_MODES,
+    DEFAULT_HIDDEN,
+    DTYPES,
+    INITS,
+    MODEL_KINDS,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    PRESETS,
+    SCHEDULES,
+    SPLIT_SCHEMES,
+    TIMESTEPS,
+)
 
 MAX_BATCH_SIZE = 65536  # one batch of CIFAR images as float32 is then already 0.8 GB
 
@@ -130,7 +131,7 @@ class TrainConfig:
         def integer(value) -> bool:
             return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
-        choice("model", self.model, MODELS)
+        choice("model", self.model, MODEL_KINDS)
         if self.hidden is not None and not (integer(self.hidden) and 1 <= self.hidden <= 4096):
             bad("hidden", self.hidden, "the hidden size must be an integer from 1 to 4096")
         choice("activation", self.activation, ACTIVATIONS)
@@ -175,7 +176,7 @@ class TrainConfig:
             bad("augment", self.augment, "augment must be true or false")
         if not (integer(self.crop_pad) and 0 <= self.crop_pad <= 16):
             bad("crop_pad", self.crop_pad, "the crop padding must be 0..16 pixels")
-        choice("scheme", self.scheme, SCHEMES)
+        choice("scheme", self.scheme, SPLIT_SCHEMES)
         if self.subset is not None:
             s = self.subset
             ok = (integer(s) and s >= 1) or (number(s) and not integer(s) and 0 < s <= 1)
@@ -234,61 +235,3 @@ class TrainConfig:
         d = {**PRESETS[name], "preset": name, **overrides}
         return cls.from_dict(d)
 
-
-# Presets: the fields each one sets on top of the TrainConfig defaults.
-PRESETS: dict[str, dict] = {
-    # seed 000: row-RNN H=256, SGD lr 2e-3, x0.95/epoch, elementwise clip 5, reg 1e-4,
-    # per-pixel mean/std, batch 128, up to 200 epochs with patience 40, 49k/1k/1k split.
-    "seed000": {
-        "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "xavier",
-        "optimizer": "sgd", "lr": 2e-3, "reg": 1e-4, "clip": "value", "clip_threshold": 5.0,
-        "batch_size": 128, "epochs": 200, "patience": 40, "eval_every": 0,
-        "schedule": "step", "decay": 0.95, "normalization": "per-pixel", "augment": False,
-        "scheme": "seed000",
-    },
-    # seed 001: CNN+RNN conv 64/64, H=128, weight decay 5e-4 (as L2), lr 0.02 (SGD momentum
-    # 0.9), batch 256, 15 epochs, 1-epoch warmup then x0.9/epoch, global-norm clip 5, [0,1]
-    # scaling, crop+flip, 40% subset split 9:1, one hour budget (the seed's --max-hours 1).
-    "seed001": {
-        "model": "cnn-rnn", "channels": (64, 64), "hidden": 128, "activation": "tanh",
-        "init": "xavier", "optimizer": "momentum", "momentum": 0.9, "lr": 0.02, "reg": 5e-4,
-        "clip": "norm", "clip_threshold": 5.0, "batch_size": 256, "epochs": 15, "patience": 0,
-        "eval_every": 0, "schedule": "warmup-exp", "warmup_epochs": 1.0, "decay": 0.9,
-        "normalization": "unit", "augment": True, "crop_pad": 4, "scheme": "seed001",
-        "max_minutes": 60.0,
-    },
-    # quick: at most a minute — a small row-RNN on 20k images (about 30 s on an idle 2-core
-    # machine at ~14,000 images/s; the budget stops it at one minute when the machine is busy).
-    "quick": {
-        "model": "row-rnn", "hidden": 128, "activation": "tanh", "init": "orthogonal",
-        "optimizer": "adam", "lr": 2e-3, "reg": 0.0, "clip": "norm", "clip_threshold": 5.0,
-        "batch_size": 128, "epochs": 20, "patience": 0, "eval_every": 0,
-        "schedule": "step", "decay": 0.9, "normalization": "per-channel", "augment": False,
-        "scheme": "default", "subset": 20000, "max_minutes": 1.0,
-    },
-    # best-row: the strongest row-RNN within 30 minutes, tuned by 8-minute runs on one loaded
-    # core (~3,600 images/s, 49k/1k split, test = full 10k): Adam 1e-3 is unstable (loss spikes;
-    # x0.95/epoch, 60 epochs: 45.8% test in 15 min); lr 3e-4 without flip: 49.9% test at 8 min,
-    # then val loss flat while train climbs; with flip on: 52.1% test at 8 min (33 epochs).
-    # H=384 costs 2x for no per-epoch gain. Slow x0.98/epoch decay over ~140 epochs fills the
-    # 30-minute budget; no early stop (the best-val parameters are restored at the end).
-    "best-row": {
-        "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "orthogonal",
-        "optimizer": "adam", "lr": 3e-4, "reg": 1e-5, "clip": "norm", "clip_threshold": 5.0,
-        "batch_size": 128, "epochs": 140, "patience": 0, "eval_every": 0,
-        "schedule": "step", "decay": 0.98, "normalization": "per-channel", "augment": True,
-        "crop_pad": 0, "scheme": "default", "max_minutes": 30.0,
-    },
-    # best-cnn: the strongest CNN+RNN within 30 minutes on 2 cores (the command line's batch
-    # split runs ~1,100 images/s there, ~40 epochs of 49k in 30 min). Nesterov SGD 0.03 after
-    # a one-epoch warmup, x0.92 per epoch so the rate has annealed ~30x by epoch 40; crop+flip
-    # and L2 5e-4 against overfitting; H=256 (+5% time) for a wider summary of the 8 rows.
-    "best-cnn": {
-        "model": "cnn-rnn", "channels": (64, 64), "hidden": 256, "activation": "tanh",
-        "init": "orthogonal", "optimizer": "nesterov", "momentum": 0.9, "lr": 0.03,
-        "reg": 5e-4, "clip": "norm", "clip_threshold": 5.0, "batch_size": 128, "epochs": 40,
-        "patience": 0, "eval_every": 0, "schedule": "warmup-exp", "warmup_epochs": 1.0,
-        "decay": 0.92, "normalization": "per-channel", "augment": True, "crop_pad": 4,
-        "scheme": "default", "max_minutes": 30.0,
-    },
-}

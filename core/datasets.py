@@ -18,10 +18,11 @@ from core.augment import augment_batch, augment_batch_naive
 from core.cifar10 import load_cifar10
 from core.errors import ConfigError, DataError
 from core.imageset import DataSplits, ImageSet
+from core.names import SPLIT_SCHEMES
 from core.normalize import Normalizer
 from core.paths import DATA_ENV, cache_dir, find_cifar10
 from core.probe import make_probe, make_probe_val
-from core.splits import SCHEMES, split_indices, stratified_choice, subset_size
+from core.splits import split_indices, stratified_choice, subset_size
 
 __all__ = [
     "DataSplits", "ImageSet", "Normalizer", "augment_batch", "augment_batch_naive",
@@ -58,8 +59,9 @@ def load_data(spec: str | Path | None = None, *, scheme: str = "default", subset
     ``scheme``/``subset``/``seed``. ``progress(done, total)`` reports the one-time decoding.
     Raises DataError (missing/corrupt data) or ConfigError (bad option), one-line messages.
     """
-    if scheme not in SCHEMES:
-        raise ConfigError(f"scheme '{scheme}' is unknown; use one of {', '.join(SCHEMES)}")
+    if scheme not in SPLIT_SCHEMES:
+        raise ConfigError(f"scheme '{scheme}' is unknown; use one of "
+                          f"{', '.join(SPLIT_SCHEMES)}")
     if isinstance(spec, str) and spec.strip().lower() == "probe":
         return _load_probe(probe_params or {}, subset, seed)
     if probe_params:

@@ -3,7 +3,7 @@
 Letters: D = input features (fan-in of W_xh), H = hidden units, K = classes,
 Cin / Cout = convolution input / output channels.
 
-Recurrent schemes (``RNN_INITS``) choose W_hh (H, H); W_xh (D, H) and the head W_hq (H, K) are
+Recurrent schemes (``INITS``) choose W_hh (H, H); W_xh (D, H) and the head W_hq (H, K) are
 always Xavier-style N(0, 1) / sqrt(fan_in), biases zero:
 
 - ``xavier``: W_hh ~ N(0, 1/H) times ``gain`` (the seed's scheme, gain 1).
@@ -17,8 +17,7 @@ Convolutions use He init: W (3, 3, Cin, Cout) ~ N(0, 2 / (9 * Cin)).
 import numpy as np
 
 from core.errors import ConfigError
-
-RNN_INITS = ("xavier", "orthogonal", "identity", "normal")
+from core.names import INITS
 
 
 def xavier(rng, fan_in, fan_out, dtype=np.float32, gain=1.0):
@@ -51,7 +50,7 @@ def he_conv(rng, cin, cout, dtype=np.float32):
 
 
 def recurrent_weights(rng, H, scheme="xavier", gain=1.0, dtype=np.float32):
-    """W_hh (H, H) for one of ``RNN_INITS``; raises ConfigError for an unknown name."""
+    """W_hh (H, H) for one of ``INITS``; raises ConfigError for an unknown name."""
     if scheme == "xavier":
         return xavier(rng, H, H, dtype, gain)
     if scheme == "orthogonal":
@@ -61,5 +60,5 @@ def recurrent_weights(rng, H, scheme="xavier", gain=1.0, dtype=np.float32):
     if scheme == "normal":
         return normal(rng, (H, H), gain / np.sqrt(H), dtype)
     raise ConfigError(
-        f"init: unknown scheme {scheme!r}; choose one of {', '.join(RNN_INITS)}"
+        f"init: unknown scheme {scheme!r}; choose one of {', '.join(INITS)}"
     )

@@ -51,35 +51,48 @@ def tanh_backward(dout, cache):
     return dout * (1 - out * out)
 
 
-def softmax(scores):
-    """Row-wise softmax, max-subtracted.  scores (N, K) or (..., K) -> probs same shape."""
+def _shifted_exp(scores):
+    """z = scores - row max, e = exp(z), and the row sums of e (..., 1).  scores (..., K).
+
+    Subtracting the max keeps exp from overflowing; it changes neither softmax nor the loss.
+    """
+    scores = np.asarray(scores)
     z = scores - scores.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
+    e = np.exp(z)
+    return z, e, e.sum(axis=-1, keepdims=True)
+
+
+def softmax(scores):
+    """Row-wise softmax.  scores (N, K) or (..., K) -> probs same shape and dtype."""
+    _, e, total = _shifted_exp(scores)
+    e /= total
+    return e
 
 
 def softmax_cross_entropy_terms(scores, y):
     """Per-sample losses and probabilities.
 
     scores (N, K), y int (N,) in 0..K-1 -> sample_losses (N,) = -log p_i[y_i], probs (N, K).
-    Uses log-sum-exp with the row max subtracted, so large logits do not overflow.
+    The loss is log-sum-exp minus the true logit, so it stays finite where p_i[y_i] would
+    round to 0.
     """
-    N = scores.shape[0]
-    z = scores - scores.max(axis=1, keepdims=True)
-    ez = np.exp(z)
-    sum_ez = ez.sum(axis=1)
-    log_norm = np.log(sum_ez)
-    sample_losses = log_norm - z[np.arange(N), y]
-    probs = ez / sum_ez[:, None]
-    return sample_losses, probs
+    z, e, total = _shifted_exp(scores)
+    sample_losses = np.log(total[:, 0]) - z[np.arange(z.shape[0]), y]
+    e /= total
+    return sample_losses, e
+
+
+def softmax_cross_entropy_backward(probs, y):
+    """Gradient of the mean loss.  probs (N, K) from the forward, y (N,) -> dscores (N, K)
+    = (probs - onehot(y)) / N (a new array)."""
+    N = probs.shape[0]
+    dscores = probs.copy()
+    dscores[np.arange(N), y] -= 1
+    dscores /= N
+    return dscores
 
 
 def softmax_cross_entropy(scores, y):
     """Mean softmax cross-entropy.  scores (N, K), y (N,) -> (loss float, dscores (N, K))."""
-    N = scores.shape[0]
     sample_losses, probs = softmax_cross_entropy_terms(scores, y)
-    dscores = probs
-    dscores[np.arange(N), y] -= 1
-    dscores /= N
-    return float(sample_losses.mean()), dscores
+    return float(sample_losses.mean()), softmax_cross_entropy_backward(probs, y)

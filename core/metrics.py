@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.layers import softmax_cross_entropy_terms
+
 ECE_BINS = 15
 
 
@@ -42,11 +44,14 @@ def per_class_accuracy(cm) -> np.ndarray:
 
 
 def cross_entropy(probs, labels, eps: float = 1e-12) -> float:
-    """Mean negative log-probability of the true class; ``probs (N, K)``, ``labels (N,)``."""
-    probs = np.asarray(probs, dtype=np.float64)
+    """Mean negative log-probability of the true class; ``probs (N, K)``, ``labels (N,)``.
+
+    log(probs) are logits whose softmax is ``probs`` again, so this is the models' softmax
+    cross-entropy (core.layers) of them; a probability below ``eps`` counts as ``eps``.
+    """
+    logits = np.log(np.maximum(np.asarray(probs, dtype=np.float64), eps))
     labels = np.asarray(labels, dtype=np.int64)
-    p_true = probs[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.maximum(p_true, eps))))
+    return float(softmax_cross_entropy_terms(logits, labels)[0].mean())
 
 
 def reliability_bins(probs, labels, n_bins: int = ECE_BINS) -> dict:

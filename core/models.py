@@ -3,10 +3,13 @@
 Letters: N = images, T = timesteps, D = RNN input features, H = hidden units, K = classes,
 C1 / C2 = channels of the two conv blocks.
 
-Both models share the recurrent part and the head (parameter names and shapes):
+Both models share the recurrent part and the head, composed from the layers they teach:
+the recurrent cell from ``core.cells.CELLS`` (``cell='rnn'``: ``core.rnn_layers``), the head
+``affine_forward`` and the loss ``softmax_cross_entropy_terms`` from ``core.layers``.
+Parameter names and shapes (G = gate blocks of the cell, 1 for 'rnn'):
 
-    W_xh (D, H), W_hh (H, H), b_h (H,), W_hq (H, K), b_q (K,)
-    h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h),  h_{-1} = 0,  act = tanh | relu
+    W_xh (D, G*H), W_hh (H, G*H), b_h (G*H,), W_hq (H, K), b_q (K,)
+    cell 'rnn': h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h),  h_{-1} = 0,  act = tanh | relu
     scores = h_{T-1} @ W_hq + b_q  (the last state; 0-based steps t = 0..T-1)
 
 ``loss`` is the mean softmax cross-entropy plus ``reg / 2 * sum ||W||^2`` over the weights
@@ -28,13 +31,18 @@ conv weights are (kernel row, kernel column, input channel, output channel), cha
 import numpy as np
 
 from core import init as inits
+from core.cells import get_cell
 from core.conv import conv_stack_backward, conv_stack_block1, conv_stack_forward
 from core.errors import ConfigError
-from core.layers import softmax, softmax_cross_entropy_terms
-from core.rnn_layers import check_activation, rnn_backward_tm, rnn_forward_tm
+from core.layers import (
+    affine_backward,
+    affine_forward,
+    softmax,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_terms,
+)
+from core.names import DEFAULT_HIDDEN, DTYPES, TIMESTEPS
 from core.trace import Trace
-
-DTYPES = ("float32", "float64")
 
 
 def _dtype_name(dtype):
@@ -43,7 +51,7 @@ def _dtype_name(dtype):
     except TypeError:
         name = str(dtype)
     if name not in DTYPES:
-        raise ConfigError(f"dtype: unsupported {dtype!r}; choose float32 or float64")
+        raise ConfigError(f"dtype: unsupported {dtype!r}; choose one of {', '.join(DTYPES)}")
     return name
 
 
@@ -71,21 +79,36 @@ def add_l2(params, grads, reg):
     return penalty
 
 
+def _step_weight_grad_norms(seq_tm, h, da, cut, dtype):
+    """||h_{t-1}^T da_t||_F and ||x_t^T da_t||_F per step t -> two (T,) arrays.
+
+    seq_tm (T, N, D), h (T, N, H), da (T, N, G*H) the gradient at the cell's pre-activations;
+    zeros for t < cut, and for W_hh at t = 0 (h_{-1} = 0 adds nothing).
+    """
+    T = h.shape[0]
+    whh = np.zeros(T, dtype=dtype)
+    start = max(cut, 1)
+    if start < T:
+        contrib = np.matmul(h[start - 1 : T - 1].transpose(0, 2, 1), da[start:])
+        whh[start:] = np.sqrt(np.einsum("tij,tij->t", contrib, contrib))
+    wxh = np.zeros(T, dtype=dtype)
+    if cut < T:
+        contrib = np.matmul(seq_tm[cut:].transpose(0, 2, 1), da[cut:])
+        wxh[cut:] = np.sqrt(np.einsum("tij,tij->t", contrib, contrib))
+    return whh, wxh
+
+
 class _RNNClassifier:
     """Shared recurrent part + head; subclasses provide ``_encode`` / ``_encode_backward``."""
 
     kind = ""
     T = 0
 
-    def _init_rnn(self, D, hidden_dim, num_classes, activation, init, gain, bptt_window,
-                  dtype, seed, rng):
-        check_activation(activation)
-        if init not in inits.RNN_INITS:
-            raise ConfigError(
-                f"init: unknown scheme {init!r}; choose one of {', '.join(inits.RNN_INITS)}"
-            )
+    def _init_recurrent(self, D, hidden_dim, num_classes, cell, activation, init, gain,
+                        bptt_window, dtype, seed, rng):
         if int(hidden_dim) < 1 or int(num_classes) < 2:
             raise ConfigError("hidden_dim must be >= 1 and num_classes >= 2")
+        self.cell = get_cell(cell)
         self.activation = activation
         self.init = init
         self.gain = float(gain)
@@ -94,11 +117,23 @@ class _RNNClassifier:
         self.seed = int(seed)
         H, K = int(hidden_dim), int(num_classes)
         dt = self.dtype
-        self.params["W_xh"] = inits.xavier(rng, D, H, dt)
-        self.params["W_hh"] = inits.recurrent_weights(rng, H, init, self.gain, dt)
-        self.params["b_h"] = np.zeros(H, dtype=dt)
+        self.params.update(self.cell.init(rng, D, H, dt, init=init, gain=self.gain,
+                                          **self.cell_options))
         self.params["W_hq"] = inits.xavier(rng, H, K, dt)
         self.params["b_q"] = np.zeros(K, dtype=dt)
+
+    @property
+    def cell_options(self):
+        """Keyword options for the cell's functions (``core.cells``)."""
+        return {"activation": self.activation}
+
+    def _config(self):
+        """The constructor arguments both models share (JSON-able)."""
+        return {"kind": self.kind, "cell": self.cell.name,
+                "hidden_dim": int(self.params["W_hh"].shape[0]),
+                "num_classes": int(self.params["b_q"].shape[0]),
+                "activation": self.activation, "init": self.init, "gain": self.gain,
+                "bptt_window": self.bptt_window, "dtype": self.dtype.name, "seed": self.seed}
 
     # --- subclass hooks ----------------------------------------------------------------------
 
@@ -126,21 +161,23 @@ class _RNNClassifier:
         T = self.T if T is None else T
         return 0 if self.bptt_window is None else max(0, T - self.bptt_window)
 
-    def _rnn_forward(self, X):
+    def _forward(self, X):
+        """-> seq_tm (T, N, D), encoder cache, h (T, N, H), cell cache, scores (N, K), head
+        cache."""
         p = self.params
         seq_tm, enc = self._encode(X)
-        h, rcache = rnn_forward_tm(seq_tm, None, p["W_xh"], p["W_hh"], p["b_h"], self.activation)
-        scores = h[-1] @ p["W_hq"]
-        scores += p["b_q"]
-        return seq_tm, enc, h, rcache, scores
+        h, cell_cache = self.cell.forward(seq_tm, None, p["W_xh"], p["W_hh"], p["b_h"],
+                                          **self.cell_options)
+        scores, head_cache = affine_forward(h[-1], p["W_hq"], p["b_q"])
+        return seq_tm, enc, h, cell_cache, scores, head_cache
 
     def scores(self, X):
         """Logits (N, K) for model input X (see ``input_from_images``)."""
-        return self._rnn_forward(X)[4]
+        return self._forward(X)[4]
 
     def scores_and_hidden(self, X):
         """Logits (N, K) and the last hidden state h_{T-1} (N, H), forward only."""
-        _, _, h, _, scores = self._rnn_forward(X)
+        _, _, h, _, scores, _ = self._forward(X)
         return scores, h[-1].copy()
 
     def trace(self, X, y):
@@ -158,22 +195,17 @@ class _RNNClassifier:
             raise ValueError(f"trace must be False, True or 'norms', got {trace!r}")
         p = self.params
         y = np.asarray(y)
-        seq_tm, enc, h, rcache, scores = self._rnn_forward(X)
+        seq_tm, enc, h, cell_cache, scores, head_cache = self._forward(X)
         T, N, H = h.shape
         sample_losses, probs = softmax_cross_entropy_terms(scores, y)
         data_loss = float(sample_losses.mean())
-        dscores = probs.copy()
-        dscores[np.arange(N), y] -= 1
-        dscores /= N
+        dscores = softmax_cross_entropy_backward(probs, y)
 
         grads = {}
-        h_last = h[-1]
-        grads["W_hq"] = h_last.T @ dscores
-        grads["b_q"] = dscores.sum(axis=0)
-        dh_last = dscores @ p["W_hq"].T
+        dh_last, grads["W_hq"], grads["b_q"] = affine_backward(dscores, head_cache)
         cut = self.bptt_cut(T)
-        g = rnn_backward_tm(rcache, dh_last=dh_last, bptt_cut=cut,
-                            need_dx=self.needs_input_grad)
+        g = self.cell.backward(cell_cache, dh_last=dh_last, bptt_cut=cut,
+                               need_dx=self.needs_input_grad)
         grads["W_xh"], grads["W_hh"], grads["b_h"] = g.dWx, g.dWh, g.db
         self._encode_backward(g.dx, enc, grads)
 
@@ -185,57 +217,47 @@ class _RNNClassifier:
         # per-sample dl_i/dh_t = N * (gradient of the batch-mean loss)
         dh_sq = np.einsum("tnh,tnh->tn", g.dh, g.dh)
         dh_norm = (np.sqrt(dh_sq).mean(axis=1) * N).astype(self.dtype)
-        tr = Trace(sample_losses=sample_losses, dh_norm=dh_norm, probs=probs,
-                   bptt_cut=cut if cut > 0 else None)
+        bptt_cut = cut if cut > 0 else None
         if trace == "norms":
-            return loss, grads, tr
-        tr.hidden = np.ascontiguousarray(h.transpose(1, 0, 2))
-        tr.pre = np.ascontiguousarray(rcache["a"].transpose(1, 0, 2))
-        step_scores = h @ p["W_hq"]
-        step_scores += p["b_q"]
-        tr.step_probs = np.ascontiguousarray(softmax(step_scores).transpose(1, 0, 2))
-        tr.probs = probs
-        tr.dh = np.ascontiguousarray(g.dh.transpose(1, 0, 2))
-        tr.dh *= N
-        whh = np.zeros(T, dtype=self.dtype)
-        start = max(cut, 1)  # h_{-1} = 0: step 0 adds nothing to dW_hh
-        if start < T:
-            contrib = np.matmul(h[start - 1 : T - 1].transpose(0, 2, 1), g.da[start:])
-            whh[start:] = np.sqrt(np.einsum("tij,tij->t", contrib, contrib))
-        wxh = np.zeros(T, dtype=self.dtype)
-        if cut < T:
-            contrib = np.matmul(seq_tm[cut:].transpose(0, 2, 1), g.da[cut:])
-            wxh[cut:] = np.sqrt(np.einsum("tij,tij->t", contrib, contrib))
-        tr.dWhh_norm_t, tr.dWxh_norm_t = whh, wxh
-        tr.features = self._features(enc, seq_tm)
+            return loss, grads, Trace(sample_losses=sample_losses, dh_norm=dh_norm, probs=probs,
+                                      bptt_cut=bptt_cut)
+        step_scores, _ = affine_forward(h, p["W_hq"], p["b_q"])
+        dh = np.ascontiguousarray(g.dh.transpose(1, 0, 2))
+        dh *= N
+        whh = wxh = None
+        if "da" in g.extra:
+            whh, wxh = _step_weight_grad_norms(seq_tm, h, g.extra["da"], cut, self.dtype)
+        tr = Trace(hidden=np.ascontiguousarray(h.transpose(1, 0, 2)),
+                   step_probs=np.ascontiguousarray(softmax(step_scores).transpose(1, 0, 2)),
+                   probs=probs, sample_losses=sample_losses, dh=dh, dh_norm=dh_norm,
+                   dWhh_norm_t=whh, dWxh_norm_t=wxh, bptt_cut=bptt_cut,
+                   features=self._features(enc, seq_tm),
+                   **self.cell.trace(cell_cache, g))
         return loss, grads, tr
 
 
 class RowRNN(_RNNClassifier):
-    """Vanilla RNN reading an image row by row (T = 32 rows of D = 96 values).
+    """An RNN reading an image row by row (T = 32 rows of D = 96 values).
 
     Input X (N, T, D) — usually ``input_from_images(x)`` = x.reshape(N, 32, 96); any T works.
     """
 
     kind = "row-rnn"
-    T = 32
+    T = TIMESTEPS[kind]
 
-    def __init__(self, input_dim=96, hidden_dim=256, num_classes=10, activation="tanh",
-                 init="xavier", gain=1.0, bptt_window=None, dtype=np.float32, seed=0):
+    def __init__(self, input_dim=96, hidden_dim=DEFAULT_HIDDEN[kind], num_classes=10,
+                 cell="rnn", activation="tanh", init="xavier", gain=1.0, bptt_window=None,
+                 dtype=np.float32, seed=0):
         self.params = {}
         self.input_dim = int(input_dim)
         rng = np.random.default_rng(seed)
-        self._init_rnn(self.input_dim, hidden_dim, num_classes, activation, init, gain,
-                       bptt_window, dtype, seed, rng)
+        self._init_recurrent(self.input_dim, hidden_dim, num_classes, cell, activation, init,
+                             gain, bptt_window, dtype, seed, rng)
 
     @property
     def config(self):
         """JSON-able constructor arguments plus 'kind'; ``build_model(config)`` rebuilds."""
-        return {"kind": self.kind, "input_dim": self.input_dim,
-                "hidden_dim": int(self.params["W_hh"].shape[0]),
-                "num_classes": int(self.params["b_q"].shape[0]),
-                "activation": self.activation, "init": self.init, "gain": self.gain,
-                "bptt_window": self.bptt_window, "dtype": self.dtype.name, "seed": self.seed}
+        return {**self._config(), "input_dim": self.input_dim}
 
     def input_from_images(self, x):
         """Images float (N, 32, 32, 3) -> row sequences (N, 32, 96) in the model dtype."""
@@ -258,10 +280,11 @@ class CNNRNN(_RNNClassifier):
     """
 
     kind = "cnn-rnn"
-    T = 8
+    T = TIMESTEPS[kind]
 
-    def __init__(self, channels=(64, 64), hidden_dim=128, num_classes=10, activation="tanh",
-                 init="xavier", gain=1.0, bptt_window=None, dtype=np.float32, seed=0):
+    def __init__(self, channels=(64, 64), hidden_dim=DEFAULT_HIDDEN[kind], num_classes=10,
+                 cell="rnn", activation="tanh", init="xavier", gain=1.0, bptt_window=None,
+                 dtype=np.float32, seed=0):
         channels = tuple(int(c) for c in channels)
         if len(channels) != 2 or min(channels) < 1:
             raise ConfigError(f"channels: need two positive channel counts, got {channels!r}")
@@ -274,17 +297,13 @@ class CNNRNN(_RNNClassifier):
         self.params["b_conv1"] = np.zeros(C1, dtype=dt)
         self.params["W_conv2"] = inits.he_conv(rng, C1, C2, dt)
         self.params["b_conv2"] = np.zeros(C2, dtype=dt)
-        self._init_rnn(8 * C2, hidden_dim, num_classes, activation, init, gain,
-                       bptt_window, dtype, seed, rng)
+        self._init_recurrent(8 * C2, hidden_dim, num_classes, cell, activation, init, gain,
+                             bptt_window, dtype, seed, rng)
 
     @property
     def config(self):
         """JSON-able constructor arguments plus 'kind'; ``build_model(config)`` rebuilds."""
-        return {"kind": self.kind, "channels": list(self.channels),
-                "hidden_dim": int(self.params["W_hh"].shape[0]),
-                "num_classes": int(self.params["b_q"].shape[0]),
-                "activation": self.activation, "init": self.init, "gain": self.gain,
-                "bptt_window": self.bptt_window, "dtype": self.dtype.name, "seed": self.seed}
+        return {**self._config(), "channels": list(self.channels)}
 
     @property
     def needs_input_grad(self):
@@ -313,12 +332,13 @@ class CNNRNN(_RNNClassifier):
          grads["W_conv2"], grads["b_conv2"]) = conv_stack_backward(dmap, enc_cache)
 
     def _features(self, enc_cache, seq_tm):
-        return {"conv1": conv_stack_block1(enc_cache).copy(),
+        # views into the forward's buffers, which the backward only reads
+        return {"conv1": conv_stack_block1(enc_cache),
                 "conv2": enc_cache["out"],
                 "seq": np.ascontiguousarray(seq_tm.transpose(1, 0, 2))}
 
 
-MODELS = {RowRNN.kind: RowRNN, CNNRNN.kind: CNNRNN}
+MODELS = {cls.kind: cls for cls in (RowRNN, CNNRNN)}  # the kinds of core.names.MODEL_KINDS
 
 
 def build_model(config):

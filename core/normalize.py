@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import ConfigError
+from core.names import NORMALIZATIONS
 
-KINDS = ("per-channel", "per-pixel", "unit")
 _CHUNK = 1000  # images converted to float64 at a time while fitting (~25 MB)
 
 
@@ -21,8 +21,9 @@ class Normalizer:
     """Map uint8 (N,H,W,C) images to float (N,H,W,C); ``mean``/``std`` float64 after fit."""
 
     def __init__(self, kind: str = "per-channel"):
-        if kind not in KINDS:
-            raise ConfigError(f"normalization '{kind}' is unknown; use one of {', '.join(KINDS)}")
+        if kind not in NORMALIZATIONS:
+            raise ConfigError(f"normalization '{kind}' is unknown; use one of "
+                              f"{', '.join(NORMALIZATIONS)}")
         self.kind = kind
         self.mean: np.ndarray | None = None  # (C,) or (H,W,C); None for 'unit'
         self.std: np.ndarray | None = None

@@ -22,8 +22,7 @@ import math
 import numpy as np
 
 from core.errors import CheckpointError, ConfigError
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+from core.names import OPTIMIZERS
 
 
 class Optimizer:

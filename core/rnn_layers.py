@@ -12,54 +12,27 @@ h[:, c-1] (or h0 when c = 0) is treated as a constant. ``None`` or 0 is full BPT
 The sequence functions come in two layouts:
 
 - ``rnn_forward`` / ``rnn_backward``: batch-major arrays (N, T, ...), the cs231n interface;
-- ``rnn_forward_tm`` / ``rnn_backward_tm``: the fast time-major path (T, N, ...) the models use.
+- ``rnn_forward_tm`` / ``rnn_backward_tm``: the fast time-major path (T, N, ...) the models use
+  (through the 'rnn' entry of ``core.cells.CELLS``, with ``rnn_init`` and ``rnn_trace``).
   The input projection for all steps is one (T*N, D) @ (D, H) matmul; the loop does only
   h @ Wh into preallocated buffers; act'(a) for all steps at once in backward; dWx, dWh and db
   are one matmul / sum each after the backward loop.
 
-The naive loop twins are in ``core.naive``.
-
-BLAS threads: the per-step products are small ((N, H) @ (H, H)); with several BLAS threads on
-a machine whose cores are busy with other work, each of them can wait for a descheduled BLAS
-thread (measured here: a row-RNN step 40x slower at 2 threads than at 1 under load).
-``set_loop_blas_threads(1)`` runs only the sequential loops on one thread and leaves the big
-matmuls (input projection, dW) to the caller's BLAS setting; the default (None) changes nothing.
+The naive loop twins are in ``core.naive``. The sequential loops run inside
+``core.blas.loop_blas_limit()`` (see there for why their BLAS thread count can be set apart).
 """
-
-from contextlib import nullcontext
-from dataclasses import dataclass
 
 import numpy as np
 
+from core import init as inits
+from core.blas import loop_blas_limit
+from core.cells import SeqGrads
 from core.errors import ConfigError
-
-_loop_threads = None  # BLAS threads for the sequential loops; None = the caller's setting
-_controller = None
-
-
-def set_loop_blas_threads(n):
-    """Use ``n`` BLAS threads inside the recurrent loops (None = leave the setting alone)."""
-    global _loop_threads
-    if n is not None and int(n) < 1:
-        raise ValueError(f"loop BLAS threads must be >= 1 or None, got {n!r}")
-    _loop_threads = None if n is None else int(n)
-
-
-def _loop_context():
-    global _controller
-    if _loop_threads is None:
-        return nullcontext()
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController()  # after numpy is loaded: finds its BLAS
-    return _controller.limit(limits=_loop_threads, user_api="blas")
-
-ACTIVATIONS = ("tanh", "relu")
+from core.names import ACTIVATIONS
 
 
 def check_activation(activation):
-    """Raise ConfigError unless ``activation`` is one of ``ACTIVATIONS``."""
+    """Raise ConfigError unless ``activation`` is one of ``core.names.ACTIVATIONS``."""
     if activation not in ACTIVATIONS:
         raise ConfigError(
             f"activation: unknown {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
@@ -112,7 +85,7 @@ def rnn_forward_tm(x, h0, Wx, Wh, b, activation="tanh"):
     h = np.empty_like(a)
     tmp = np.empty((N, H), dtype=a.dtype)
     act = np.tanh if activation == "tanh" else None
-    with _loop_context():
+    with loop_blas_limit():
         for t in range(T):
             if t > 0 or h0 is not None:
                 np.matmul(h[t - 1] if t > 0 else h0, Wh, out=tmp)
@@ -125,32 +98,14 @@ def rnn_forward_tm(x, h0, Wx, Wh, b, activation="tanh"):
     return h, cache
 
 
-@dataclass
-class RNNGrads:
-    """Result of ``rnn_backward_tm`` (time-major).
-
-    dx (T, N, D) or None; dh0 (N, H) or None; dWx (D, H); dWh (H, H); db (H,);
-    dh (T, N, H): total dL/dh_t including the gradient through later steps (0 for t < cut);
-    da (T, N, H): dL/da_t (0 for t < cut); cut: first timestep that got gradient.
-    """
-
-    dx: np.ndarray | None
-    dh0: np.ndarray | None
-    dWx: np.ndarray
-    dWh: np.ndarray
-    db: np.ndarray
-    dh: np.ndarray
-    da: np.ndarray
-    cut: int
-
-
 def rnn_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True):
     """BPTT for ``rnn_forward_tm``.
 
     Upstream gradient either ``dh_up`` (T, N, H) (a loss on every step) or ``dh_last`` (N, H)
     (a loss on the last state only; the models' case, which skips the per-step additions).
     ``bptt_cut`` c: steps with index < c get no gradient (see the module docstring).
-    Returns ``RNNGrads``.
+    Returns ``core.cells.SeqGrads`` with ``extra = {'da': (T, N, H)}``, dL/da_t (0 for t < cut),
+    and ``dh0`` (N, H) when h0 was given and the cut is 0, else None.
     """
     x, h0, Wx, Wh = cache["x"], cache["h0"], cache["Wx"], cache["Wh"]
     h, activation = cache["h"], cache["activation"]
@@ -171,7 +126,7 @@ def rnn_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
         deriv = _act_deriv_from_output(h[cut:], activation)  # act'(a_t) for all steps at once
         tmp = np.empty((N, H), dtype=h.dtype)
         WhT = Wh.T
-        with _loop_context():
+        with loop_blas_limit():
             for t in range(T - 1, cut - 1, -1):
                 np.multiply(dh[t], deriv[t - cut], out=da[t])
                 if t > cut:
@@ -194,7 +149,25 @@ def rnn_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
     dx = None
     if need_dx:
         dx = np.matmul(da.reshape(T * N, H), Wx.T).reshape(T, N, D)
-    return RNNGrads(dx=dx, dh0=dh0, dWx=dWx, dWh=dWh, db=db, dh=dh, da=da, cut=cut)
+    return SeqGrads(dx=dx, dWx=dWx, dWh=dWh, db=db, dh=dh, cut=cut, extra={"da": da},
+                    dh0=dh0)
+
+
+def rnn_init(rng, D, H, dtype, init="xavier", gain=1.0, activation="tanh"):
+    """The cell's parameters: W_xh (D, H) Xavier, W_hh (H, H) by ``init`` (one of
+    ``core.names.INITS``, see ``core.init``) with ``gain``, b_h (H,) zeros.
+
+    ``activation`` is checked here so a bad choice fails when the model is built.
+    """
+    check_activation(activation)
+    return {"W_xh": inits.xavier(rng, D, H, dtype),
+            "W_hh": inits.recurrent_weights(rng, H, init, gain, dtype),
+            "b_h": np.zeros(H, dtype=dtype)}
+
+
+def rnn_trace(cache, grads):
+    """The cell's own arrays for a Trace: none (the vanilla cell has no gates or cell state)."""
+    return {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 
 from core.errors import ConfigError
-
-SCHEDULES = ("constant", "step", "warmup-exp")
+from core.names import SCHEDULES
 
 
 def _check_lr(lr: float) -> float:

@@ -21,8 +21,8 @@ import numbers
 import numpy as np
 
 from core.errors import ConfigError
+from core.names import SPLIT_SCHEMES
 
-SCHEMES = ("default", "seed000", "seed001")
 SEED001_FRACTION = 0.4
 VAL_FRACTION = 0.1
 
@@ -88,8 +88,9 @@ def split_indices(train_labels: np.ndarray, n_test: int, scheme: str = "default"
                   seed: int = 0) -> dict:
     """-> {'train': idx, 'val': idx, 'test': idx}; each a slice or an int64 index array."""
     n = len(train_labels)
-    if scheme not in SCHEMES:
-        raise ConfigError(f"scheme '{scheme}' is unknown; use one of {', '.join(SCHEMES)}")
+    if scheme not in SPLIT_SCHEMES:
+        raise ConfigError(f"scheme '{scheme}' is unknown; use one of "
+                          f"{', '.join(SPLIT_SCHEMES)}")
     if scheme == "seed000" or (scheme == "default" and subset is None):
         if scheme == "seed000" and subset is not None:
             raise ConfigError("scheme seed000 uses fixed slices (49,000/1,000/1,000) and takes "

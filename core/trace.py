@@ -4,8 +4,10 @@ Letters: N = images, T = timesteps, H = hidden units, K = classes, D = RNN input
 C1 / C2 = channels of the CNNRNN's two conv blocks.
 Timesteps are 0-based: t = 0 is the first row read; ``hidden[:, t]`` is the state after it.
 
-All arrays are taken from the buffers of the pass itself (not recomputed) except the per-step
-weight-gradient norms, which need the per-step outer products the fast path never forms.
+Produced by ``model.loss(X, y, reg, trace=True | 'norms')`` (core.models) and, for 'norms'
+over a split batch, by ``core.batch_parallel.parallel_loss``. All arrays are taken from the
+buffers of the pass itself (not recomputed) except the per-step weight-gradient norms, which
+need the per-step outer products the fast path never forms.
 """
 
 from dataclasses import dataclass, fields
@@ -15,33 +17,40 @@ import numpy as np
 
 @dataclass
 class Trace:
-    """One traced pass; fields a pass did not fill are None.
+    """One traced pass; a field the pass did not fill is None.
 
-    hidden (N, T, H): h_t after each step.  pre (N, T, H): pre-activations a_t.
-    step_probs (N, T, K): softmax(h_t @ W_hq + b_q), the prediction if the sequence stopped at t.
-    probs (N, K): the model's output probabilities (= step_probs[:, -1]).
-    sample_losses (N,): each image's own cross-entropy l_i (no regularisation).
-    dh (N, T, H): dl_i/dh_t, the gradient of the sample's own loss l_i (independent of N);
-        zeros for t < bptt_cut.
-    dh_norm (T,): mean over samples of ||dl_i/dh_t||_2.
-    dWhh_norm_t (T,), dWxh_norm_t (T,): Frobenius norm of step t's contribution to the
-        batch gradient of the mean loss (h_{t-1}^T da_t / x_t^T da_t); they sum to dW_hh / dW_xh.
-    bptt_cut: number of leading timesteps that got no gradient (truncated BPTT), None = full.
-    features: CNNRNN only — 'conv1' (N, 16, 16, C1) and 'conv2' (N, 8, 8, C2), the block
-        outputs after conv -> pool -> bias -> ReLU (NHWC), and 'seq' (N, T, D) the RNN input.
+    trace='norms' fills sample_losses, probs, dh_norm and bptt_cut; trace=True fills every
+    field except the cell-specific ones its cell has not got (gates, cell, dc).
     """
 
+    # h_t after each step, (N, T, H).
     hidden: np.ndarray | None = None
-    pre: np.ndarray | None = None
+    # softmax(h_t @ W_hq + b_q), the prediction if the sequence stopped after step t, (N, T, K).
     step_probs: np.ndarray | None = None
+    # the model's output probabilities, (N, K); equal to step_probs[:, -1].
     probs: np.ndarray | None = None
+    # each image's own cross-entropy l_i, no regularisation, (N,).
     sample_losses: np.ndarray | None = None
+    # dl_i/dh_t, the gradient of the image's own loss (so independent of N), (N, T, H);
+    # zeros for t < bptt_cut.
     dh: np.ndarray | None = None
+    # mean over the images of ||dl_i/dh_t||_2, (T,).
     dh_norm: np.ndarray | None = None
+    # Frobenius norm of step t's contribution to the batch gradient of the mean loss,
+    # h_{t-1}^T da_t for W_hh and x_t^T da_t for W_xh, (T,) each; the contributions sum to
+    # dW_hh / dW_xh. Filled for cells whose backward gives 'da' (the vanilla cell).
     dWhh_norm_t: np.ndarray | None = None
     dWxh_norm_t: np.ndarray | None = None
+    # number of leading timesteps that got no gradient (truncated BPTT); None = full BPTT.
     bptt_cut: int | None = None
+    # CNNRNN only: 'conv1' (N, 16, 16, C1) and 'conv2' (N, 8, 8, C2), the block outputs after
+    # conv -> pool -> bias -> ReLU (NHWC), and 'seq' (N, T, D), the RNN input.
     features: dict[str, np.ndarray] | None = None
+    # Gated cells only (``Cell.trace``): each gate block's activation, {block: (N, T, H)};
+    # the LSTM's cell state c_t (N, T, H) and dl_i/dc_t (N, T, H).
+    gates: dict[str, np.ndarray] | None = None
+    cell: np.ndarray | None = None
+    dc: np.ndarray | None = None
 
     def copy(self):
         """A deep copy (safe to hand to another thread)."""

@@ -35,7 +35,8 @@ from core.config import TrainConfig
 from core.datasets import Normalizer, augment_batch
 from core.errors import CheckpointError, ConfigError, DataError
 from core.events import CheckpointEvent, EvalEvent, Event, FinishedEvent, StepEvent
-from core.models import CNNRNN, RowRNN
+from core.layers import softmax_cross_entropy_terms
+from core.models import build_model
 from core.optim import make_optimizer
 from core.schedules import make_schedule
 
@@ -50,9 +51,9 @@ _SAME_DIR = object()
 
 
 def build_model_from_config(config: TrainConfig):
-    """A fresh RowRNN / CNNRNN for ``config`` (seeded with config.seed)."""
-    cls = RowRNN if config.model == "row-rnn" else CNNRNN
-    return cls(**config.model_kwargs())
+    """A fresh model of kind ``config.model`` from the registry ``core.models.MODELS``
+    (seeded with config.seed); ConfigError for a kind it does not hold."""
+    return build_model({"kind": config.model, **config.model_kwargs()})
 
 
 def _clean(x):
@@ -319,9 +320,8 @@ class Trainer:
         x = self.normalizer.apply(np.asarray(images), dtype=self.dtype)
         s = np.asarray(self.model.scores(self.model.input_from_images(x)), dtype=np.float64)
         y = np.asarray(labels, dtype=np.int64)
-        s = s - s.max(axis=1, keepdims=True)
-        logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-        return -float(logp[np.arange(len(y)), y].sum()), int(np.sum(np.argmax(s, axis=1) == y))
+        sample_losses, _ = softmax_cross_entropy_terms(s, y)
+        return float(sample_losses.sum()), int(np.sum(np.argmax(s, axis=1) == y))
 
     def evaluate(self, split: str = "val", max_images: int | None = None) -> dict:
         """{'loss', 'acc'} on 'train' | 'val' | 'test' (max_images: evenly spaced subset)."""

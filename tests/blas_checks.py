@@ -16,7 +16,7 @@ def blas_thread_counts() -> set[int]:
 
 def loop_knob_limits_only_the_loop():
     """set_loop_blas_threads(1) limits the recurrent loops and restores the caller's setting."""
-    from core import rnn_layers
+    from core import blas
     from core.rnn_layers import rnn_backward, rnn_forward
 
     rng = np.random.default_rng(6)
@@ -27,15 +27,15 @@ def loop_knob_limits_only_the_loop():
     ref = rnn_backward(np.ones_like(h), cache)
     assert blas_thread_counts() == {2}, blas_thread_counts()
     try:
-        rnn_layers.set_loop_blas_threads(1)
-        with rnn_layers._loop_context():
+        blas.set_loop_blas_threads(1)
+        with blas.loop_blas_limit():
             assert blas_thread_counts() == {1}
         assert blas_thread_counts() == {2}
         h1, cache1 = rnn_forward(x, h0, Wx, Wh, b)
         got = rnn_backward(np.ones_like(h1), cache1)
         assert blas_thread_counts() == {2}
     finally:
-        rnn_layers.set_loop_blas_threads(None)
+        blas.set_loop_blas_threads(None)
     np.testing.assert_allclose(h1, h, rtol=1e-14)
     for a, r in zip(got, ref):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-15)

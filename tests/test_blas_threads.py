@@ -26,10 +26,9 @@ def test_blas_thread_limit(check):
 
 
 def test_limits_below_one_are_refused():
-    from core import rnn_layers
-    from core.blas import limit_blas_threads
+    from core.blas import limit_blas_threads, set_loop_blas_threads
 
     with pytest.raises(ValueError):
         limit_blas_threads(0)
     with pytest.raises(ValueError):
-        rnn_layers.set_loop_blas_threads(0)
+        set_loop_blas_threads(0)

@@ -61,6 +61,11 @@ def test_softmax_cross_entropy_gradient_and_value():
     assert losses.mean() == pytest.approx(loss, rel=1e-12)
 
 
+def test_softmax_rows_sum_to_one_and_are_stable():
+    p = softmax([[1000.0, 1000.0], [0.0, np.log(3.0)]])
+    np.testing.assert_allclose(p, [[0.5, 0.5], [0.25, 0.75]])
+
+
 def test_softmax_is_stable_for_huge_logits():
     scores = np.array([[1000.0, 0.0, -1000.0], [5e4, 5e4, 0.0]])
     loss, d = softmax_cross_entropy(scores, np.array([0, 1]))

@@ -8,7 +8,7 @@ from gradcheck import numeric_grad, random_indices, rel_error
 
 from core.conv import conv3x3_forward, maxpool2x2_forward
 from core.errors import ConfigError
-from core.models import CNNRNN, RowRNN, build_model
+from core.models import CNNRNN, MODELS, RowRNN, build_model
 
 N, K = 3, 4
 
@@ -159,6 +159,18 @@ def test_bad_options_raise_config_error():
         build_model({"kind": "lstm"})
     with pytest.raises(ConfigError):
         build_model({"kind": "row-rnn", "hidden": 3})
+
+
+def test_models_are_built_from_the_registry():
+    from core.config import TrainConfig
+    from core.trainer import build_model_from_config
+
+    assert MODELS == {"row-rnn": RowRNN, "cnn-rnn": CNNRNN}
+    for kind, cls in MODELS.items():
+        m = build_model_from_config(TrainConfig(model=kind, hidden=8, seed=3))
+        assert type(m) is cls and m.config["hidden_dim"] == 8 and m.config["cell"] == "rnn"
+    with pytest.raises(ConfigError, match="kind"):
+        build_model_from_config(TrainConfig(model="gru-rnn"))  # not validated: still refused
 
 
 def test_inits_shape_the_recurrent_matrix():

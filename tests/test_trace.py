@@ -70,11 +70,12 @@ def test_trace_fields_are_consistent(kind, window):
     np.testing.assert_allclose(tr.step_probs, e / e.sum(axis=2, keepdims=True), rtol=1e-10)
     np.testing.assert_allclose(tr.probs, tr.step_probs[:, -1], rtol=1e-10)
     assert loss == pytest.approx(tr.sample_losses.mean(), rel=1e-12)
-    np.testing.assert_allclose(np.maximum(tr.pre, 0), tr.hidden, rtol=1e-12)
     # per-step weight-gradient contributions, rebuilt from dh (checked above) and the states
     da = tr.dh / N * (tr.hidden > 0)
     h_prev = np.concatenate([np.zeros_like(tr.hidden[:, :1]), tr.hidden[:, :-1]], axis=1)
     seq = ref_sequence(m, X)
+    pre = seq @ p["W_xh"] + h_prev @ p["W_hh"] + p["b_h"]  # a_t, from the traced states
+    np.testing.assert_allclose(np.maximum(pre, 0), tr.hidden, rtol=1e-12, atol=1e-15)
     c_hh = np.einsum("nti,ntj->tij", h_prev, da)
     c_xh = np.einsum("nti,ntj->tij", seq, da)
     np.testing.assert_allclose(c_hh.sum(0), grads["W_hh"], rtol=1e-10, atol=1e-14)

@@ -1,0 +1,83 @@
+"""Every named choice of a run, written once: the command line, the engine and the app read
+them from here.
+
+Plain Python only (no NumPy, nothing from the rest of core), so ``python main.py --help``
+builds its argument parser without loading the engine. A tuple lists names in the order
+they are offered; a dict maps each name to the label the app shows (its keys are the names,
+so ``name in OPTIMIZERS`` and ``", ".join(OPTIMIZERS)`` work as for a tuple).
+"""
+
+from __future__ import annotations
+
+# Model kinds -> label. core.models.MODELS maps the same kinds to their classes.
+MODEL_KINDS = {"row-rnn": "row-RNN (32 rows → RNN)", "cnn-rnn": "CNN+RNN (conv → 8 rows → RNN)"}
+# Timesteps T per kind: the row-RNN reads the 32 image rows, the CNN+RNN the 8 rows of its
+# 8 x 8 conv feature map.
+TIMESTEPS = {"row-rnn": 32, "cnn-rnn": 8}
+DEFAULT_HIDDEN = {"row-rnn": 256, "cnn-rnn": 128}
+
+ACTIVATIONS = ("tanh", "relu")
+INITS = ("xavier", "orthogonal", "identity", "normal")  # for W_hh, see core.init
+DTYPES = ("float32", "float64")
+
+OPTIMIZERS = {"adam": "Adam", "momentum": "SGD + momentum", "nesterov": "SGD + Nesterov",
+              "sgd": "SGD"}
+CLIP_MODES = {"norm": "global norm", "value": "element value", "none": "off"}
+SCHEDULES = ("constant", "step", "warmup-exp")
+
+NORMALIZATIONS = ("per-channel", "per-pixel", "unit")
+SPLIT_SCHEMES = ("default", "seed000", "seed001")
+
+# Presets: the TrainConfig fields each one sets on top of the defaults.
+PRESETS: dict[str, dict] = {
+    # seed 000: row-RNN H=256, SGD lr 2e-3, x0.95/epoch, elementwise clip 5, reg 1e-4,
+    # per-pixel mean/std, batch 128, up to 200 epochs with patience 40, 49k/1k/1k split.
+    "seed000": {
+        "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "xavier",
+        "optimizer": "sgd", "lr": 2e-3, "reg": 1e-4, "clip": "value", "clip_threshold": 5.0,
+        "batch_size": 128, "epochs": 200, "patience": 40, "eval_every": 0,
+        "schedule": "step", "decay": 0.95, "normalization": "per-pixel", "augment": False,
+        "scheme": "seed000",
+    },
+    # seed 001: CNN+RNN conv 64/64, H=128, weight decay 5e-4 (as L2), lr 0.02 (SGD momentum
+    # 0.9), batch 256, 15 epochs, 1-epoch warmup then x0.9/epoch, global-norm clip 5, [0,1]
+    # scaling, crop+flip, 40% subset split 9:1, one hour budget (the seed's --max-hours 1).
+    "seed001": {
+        "model": "cnn-rnn", "channels": (64, 64), "hidden": 128, "activation": "tanh",
+        "init": "xavier", "optimizer": "momentum", "momentum": 0.9, "lr": 0.02, "reg": 5e-4,
+        "clip": "norm", "clip_threshold": 5.0, "batch_size": 256, "epochs": 15, "patience": 0,
+        "eval_every": 0, "schedule": "warmup-exp", "warmup_epochs": 1.0, "decay": 0.9,
+        "normalization": "unit", "augment": True, "crop_pad": 4, "scheme": "seed001",
+        "max_minutes": 60.0,
+    },
+    # quick: a small row-RNN on 20k images, stopped by a one-minute budget on a busy machine.
+    "quick": {
+        "model": "row-rnn", "hidden": 128, "activation": "tanh", "init": "orthogonal",
+        "optimizer": "adam", "lr": 2e-3, "reg": 0.0, "clip": "norm", "clip_threshold": 5.0,
+        "batch_size": 128, "epochs": 20, "patience": 0, "eval_every": 0,
+        "schedule": "step", "decay": 0.9, "normalization": "per-channel", "augment": False,
+        "scheme": "default", "subset": 20000, "max_minutes": 1.0,
+    },
+    # best-row: the strongest row-RNN found for a 30-minute budget. Adam at 3e-4 (1e-3 gave
+    # loss spikes), horizontal flip against overfitting, H=256 (384 cost twice the time for
+    # no gain per epoch), a slow x0.98/epoch decay that fills the budget; no early stop (the
+    # best-val parameters are restored at the end).
+    "best-row": {
+        "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "orthogonal",
+        "optimizer": "adam", "lr": 3e-4, "reg": 1e-5, "clip": "norm", "clip_threshold": 5.0,
+        "batch_size": 128, "epochs": 140, "patience": 0, "eval_every": 0,
+        "schedule": "step", "decay": 0.98, "normalization": "per-channel", "augment": True,
+        "crop_pad": 0, "scheme": "default", "max_minutes": 30.0,
+    },
+    # best-cnn: the strongest CNN+RNN found for 30 minutes on 2 cores. Nesterov SGD 0.03
+    # after a one-epoch warmup, x0.92 per epoch so the rate has annealed ~30x by epoch 40;
+    # crop+flip and L2 5e-4 against overfitting; H=256 for a wider summary of the 8 rows.
+    "best-cnn": {
+        "model": "cnn-rnn", "channels": (64, 64), "hidden": 256, "activation": "tanh",
+        "init": "orthogonal", "optimizer": "nesterov", "momentum": 0.9, "lr": 0.03,
+        "reg": 5e-4, "clip": "norm", "clip_threshold": 5.0, "batch_size": 128, "epochs": 40,
+        "patience": 0, "eval_every": 0, "schedule": "warmup-exp", "warmup_epochs": 1.0,
+        "decay": 0.92, "normalization": "per-channel", "augment": True, "crop_pad": 4,
+        "scheme": "default", "max_minutes": 30.0,
+    },
+}
