@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 
 # Imported here, on the GUI thread, with what core.download imports lazily: a first import
 # made on a worker thread hung the test suite (the report worker importing scikit-learn).
@@ -12,19 +11,19 @@ import pooch  # noqa: F401
 import requests  # noqa: F401
 from PySide6 import QtCore
 
+from app.worker_thread import Worker
 from core.download import download_cifar10
-from core.errors import DownloadCancelled, RnnscopeError
+from core.errors import DownloadCancelled
 
 
-class DownloadWorker(QtCore.QObject):
+class DownloadWorker(Worker):
     """``progress(done_bytes, total_bytes, bytes_per_s)`` ~10/s; ``finished(path)``,
     ``cancelled(message)`` or ``failed(message)``; then ``done()``."""
 
     progress = QtCore.Signal(float, float, float)
     finished = QtCore.Signal(str)
     cancelled = QtCore.Signal(str)
-    failed = QtCore.Signal(str)
-    done = QtCore.Signal()
+    doing = "downloading"
 
     def __init__(self, dest_dir=None, url: str | None = None, md5: str | None = None):
         super().__init__()
@@ -47,21 +46,14 @@ class DownloadWorker(QtCore.QObject):
             speed = done / max(1e-6, now - self._t0)
             self.progress.emit(float(done), float(total), float(speed))
 
-    @QtCore.Slot()
-    def run(self):
+    def work(self):
+        kw = {"url": self.url} if self.url else {}
+        if self.md5:
+            kw["md5"] = self.md5
         try:
-            kw = {"url": self.url} if self.url else {}
-            if self.md5:
-                kw["md5"] = self.md5
             path = download_cifar10(self.dest_dir, progress=self._progress,
                                     cancel=self._cancel.is_set, **kw)
-            self.finished.emit(str(path))
         except DownloadCancelled as exc:
             self.cancelled.emit(str(exc))
-        except RnnscopeError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:
-            traceback.print_exc()
-            self.failed.emit(f"internal error while downloading: {exc!r}")
-        finally:
-            self.done.emit()
+            return
+        self.finished.emit(str(path))

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-import traceback
 
 from PySide6 import QtCore
 
+from app.worker_thread import Worker
 from core.blas import limit_blas_threads
 from core.datasets import load_data
-from core.errors import RnnscopeError
 
 
-class LoadDataWorker(QtCore.QObject):
+class LoadDataWorker(Worker):
     """``core.datasets.load_data(spec, ...)``; ``loaded(DataSplits)`` or ``failed(message)``.
 
     The DataSplits handed over is not touched by this thread afterwards.
@@ -20,8 +19,7 @@ class LoadDataWorker(QtCore.QObject):
 
     progress = QtCore.Signal(int, int)
     loaded = QtCore.Signal(object)
-    failed = QtCore.Signal(str)
-    done = QtCore.Signal()
+    doing = "loading data"
 
     def __init__(self, spec, subset=None, scheme: str = "default", seed: int = 0,
                  probe_params: dict | None = None):
@@ -36,18 +34,9 @@ class LoadDataWorker(QtCore.QObject):
             self._last = now
             self.progress.emit(int(done), int(total))
 
-    @QtCore.Slot()
-    def run(self):
+    def work(self):
         limit_blas_threads(1)
-        try:
-            kw = {"probe_params": self.probe_params} if self.probe_params else {}
-            splits = load_data(self.spec, scheme=self.scheme, subset=self.subset, seed=self.seed,
-                               progress=self._progress, **kw)
-            self.loaded.emit(splits)
-        except RnnscopeError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a bug, not a user mistake: keep the traceback
-            traceback.print_exc()
-            self.failed.emit(f"internal error while loading data: {exc!r}")
-        finally:
-            self.done.emit()
+        kw = {"probe_params": self.probe_params} if self.probe_params else {}
+        splits = load_data(self.spec, scheme=self.scheme, subset=self.subset, seed=self.seed,
+                           progress=self._progress, **kw)
+        self.loaded.emit(splits)

@@ -584,9 +584,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
 def run_app(argv=None) -> int:
     """Start the app (``python main.py`` with no arguments); returns the exit code."""
+    from app import gc_policy
+
     t0 = time.perf_counter()
     argv = list(sys.argv if argv is None else argv)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv)
+    gc_policy.install(app)     # before any worker starts: see app/gc_policy.py
     app.setApplicationName("rnnscope")
     app.setWindowIcon(icon("app"))
     win = MainWindow()

@@ -9,25 +9,23 @@ wrapped in FigureCanvasQTAgg on the GUI thread.
 from __future__ import annotations
 
 import threading
-import traceback
 
 from PySide6 import QtCore
 
 from app.trace_job import ModelCache, model_text
+from app.worker_thread import Worker
 from core.analysis import Cancelled
 from core.blas import limit_blas_threads
-from core.errors import RnnscopeError
 from report.data import report_data
 from report.figures import report_figures
 
 
-class ReportWorker(QtCore.QObject):
+class ReportWorker(Worker):
     """``ready(summary, {name: Figure})`` or ``failed(message)``; ``status(text)`` meanwhile."""
 
     status = QtCore.Signal(str)
     ready = QtCore.Signal(dict, dict)
-    failed = QtCore.Signal(str)
-    done = QtCore.Signal()
+    doing = "building the report"
 
     def __init__(self, snapshot: dict, splits, history: dict, split: str = "test",
                  tsne_points: int = 500):
@@ -39,8 +37,7 @@ class ReportWorker(QtCore.QObject):
     def cancel(self):
         self._cancel.set()
 
-    @QtCore.Slot()
-    def run(self):
+    def work(self):
         limit_blas_threads(1)
         try:
             model, norm = ModelCache().model(self.snapshot)
@@ -48,21 +45,14 @@ class ReportWorker(QtCore.QObject):
                              model_name=model_text(self.snapshot), split=self.split,
                              tsne_points=self.tsne_points, log=self.status.emit,
                              cancelled=self._cancel.is_set)
-            if self._cancel.is_set():
-                return
-            self.status.emit("drawing figures ...")
-            figs = report_figures(rd)
-            if not self._cancel.is_set():
-                summary = {"model": rd["model"], "data": rd["data"], "split": rd["split"],
-                           **{k: v for k, v in rd["summary"].items()
-                              if isinstance(v, (int, float))}}
-                self.ready.emit(summary, figs)
         except Cancelled:
-            pass
-        except RnnscopeError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:
-            traceback.print_exc()
-            self.failed.emit(f"internal error while building the report: {exc!r}")
-        finally:
-            self.done.emit()
+            return
+        if self._cancel.is_set():
+            return
+        self.status.emit("drawing figures ...")
+        figs = report_figures(rd)
+        if not self._cancel.is_set():
+            summary = {"model": rd["model"], "data": rd["data"], "split": rd["split"],
+                       **{k: v for k, v in rd["summary"].items()
+                          if isinstance(v, (int, float))}}
+            self.ready.emit(summary, figs)

@@ -3,27 +3,26 @@
 One long-lived worker. ``request_trace(job)`` / ``request_mistakes(job)`` may be called any
 number of times from the GUI thread: only the newest job of each kind is kept, so following a
 training run never builds a queue. Results come back as plain dicts (``traced``, ``mistakes``).
+The worker stays up until its thread is quit (it never emits ``done``).
 """
 
 from __future__ import annotations
 
 import threading
-import traceback
 
 import numpy as np
 from PySide6 import QtCore
 
 from app.trace_job import ModelCache, explorer_trace, misclassified
+from app.worker_thread import Worker
 from core.blas import limit_blas_threads
-from core.errors import RnnscopeError
 
 
-class TraceWorker(QtCore.QObject):
+class TraceWorker(Worker):
     traced = QtCore.Signal(dict)
     mistakes = QtCore.Signal(str, object)   # split, int64 indices
-    failed = QtCore.Signal(str)
-    done = QtCore.Signal()
     _wake = QtCore.Signal()
+    doing = "tracing"
 
     def __init__(self):
         super().__init__()
@@ -33,10 +32,10 @@ class TraceWorker(QtCore.QObject):
         self._cancelled = threading.Event()
         self._cache = ModelCache()
         self._wake.connect(self._process, QtCore.Qt.QueuedConnection)
-        self.busy = False
 
     @QtCore.Slot()
     def run(self):
+        """The thread has started: requests are served from here on, each in ``_process``."""
         limit_blas_threads(1)
 
     def cancel(self):
@@ -65,8 +64,7 @@ class TraceWorker(QtCore.QObject):
                     self._mistakes_job = None
             if job is None:
                 return
-            self.busy = True
-            try:
+            with self.errors_reported():
                 if kind == "trace":
                     self.traced.emit(explorer_trace(
                         self._cache, job["snapshot"], job["image"], job["label"], job["split"],
@@ -76,10 +74,3 @@ class TraceWorker(QtCore.QObject):
                     idx = misclassified(self._cache, job["snapshot"], job["images"],
                                         job["labels"])
                     self.mistakes.emit(job["split"], np.asarray(idx, dtype=np.int64))
-            except RnnscopeError as exc:
-                self.failed.emit(str(exc))
-            except Exception as exc:
-                traceback.print_exc()
-                self.failed.emit(f"internal error while tracing: {exc!r}")
-            finally:
-                self.busy = False

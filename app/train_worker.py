@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-import traceback
 
 import numpy as np
 from PySide6 import QtCore
 
 from app.trace_job import snapshot_of
+from app.worker_thread import Worker
 from core.blas import limit_blas_threads
 from core.errors import RnnscopeError
 from core.trainer import Trainer
@@ -58,14 +58,13 @@ def _copy_event(ev: dict) -> dict:
     return out
 
 
-class TrainWorker(QtCore.QObject):
+class TrainWorker(Worker):
     """Train ``config`` on ``splits`` (or continue ``trainer``) until done, cancelled or failed."""
 
     steps = QtCore.Signal(list)
     event = QtCore.Signal(dict)
     snapshot = QtCore.Signal(dict)
-    failed = QtCore.Signal(str)
-    done = QtCore.Signal()
+    doing = "training"
 
     def __init__(self, config=None, splits=None, trainer=None, checkpoint_dir=None,
                  snapshot_interval: float = SNAPSHOT_INTERVAL_S):
@@ -125,18 +124,9 @@ class TrainWorker(QtCore.QObject):
         return snapshot_of(t.model, t.normalizer, t.config.to_dict(), t.step, label)
 
     # --- the loop (worker thread) ----------------------------------------------------------------
-    @QtCore.Slot()
-    def run(self):
+    def work(self):
         limit_blas_threads(1)
-        try:
-            self._run()
-        except RnnscopeError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # a bug in rnnscope: keep the traceback for the report
-            traceback.print_exc()
-            self.failed.emit(f"internal error while training: {exc!r}")
-        finally:
-            self.done.emit()
+        self._run()
 
     def _run(self):
         if self.trainer is None:

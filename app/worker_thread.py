@@ -4,11 +4,54 @@
 when the thread starts, and quits the thread when the worker emits ``done``. ``stop_worker``
 asks the worker to cancel, then quit() + wait() — so closing the window never leaves a thread
 running (Qt would print "QThread: Destroyed while thread is still running").
+
+``Worker`` is the base of the app's workers: it owns the error handling and the ``done`` signal.
 """
 
 from __future__ import annotations
 
+import contextlib
+import traceback
+
 from PySide6 import QtCore
+
+from core.errors import RnnscopeError
+
+
+class Worker(QtCore.QObject):
+    """A job for a QThread: ``run()`` (the slot ``start_worker`` calls) runs ``work()``, then
+    always emits ``done()``; an exception in it becomes ``failed(message)``.
+
+    A user mistake (an ``RnnscopeError``) fails with its own one-line message; anything else is
+    a bug in rnnscope: its traceback goes to stderr and the message is "internal error while
+    <doing>: ...". A worker that serves many requests instead of one job wraps each in
+    ``errors_reported()``.
+    """
+
+    failed = QtCore.Signal(str)
+    done = QtCore.Signal()
+    doing = "working"    # completes "internal error while ..."
+
+    def work(self):
+        raise NotImplementedError
+
+    @QtCore.Slot()
+    def run(self):
+        try:
+            with self.errors_reported():
+                self.work()
+        finally:
+            self.done.emit()
+
+    @contextlib.contextmanager
+    def errors_reported(self):
+        try:
+            yield
+        except RnnscopeError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            traceback.print_exc()
+            self.failed.emit(f"internal error while {self.doing}: {exc!r}")
 
 
 def start_worker(worker: QtCore.QObject, slot_name: str = "run") -> QtCore.QThread:

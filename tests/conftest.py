@@ -1,7 +1,8 @@
 """Shared test setup.
 
 GUI tests run offscreen: the platform is set here, before any Qt module is imported, so the
-suite needs no display. Core tests never create a QApplication.
+suite needs no display. Core tests never create a QApplication. Tests that do collect garbage on
+the GUI thread only, as the app does (``_gc_on_gui_thread``).
 """
 
 import os
@@ -20,3 +21,21 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own cache folder: no test reads or writes the user's real cache."""
     monkeypatch.setenv("RNNSCOPE_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("RNNSCOPE_DATA", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_gui_thread(request):
+    """A test that uses a QApplication (pytest-qt's ``qapp``, so every ``qtbot`` test) collects
+    garbage on the GUI thread only, as the app does (app/gc_policy.py); afterwards a last
+    collection runs here and Python's automatic collection is back for the core tests."""
+    if "qapp" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from app import gc_policy
+
+    gc_policy.install()
+    try:
+        yield
+    finally:
+        gc_policy.uninstall()
