@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core.batch_parallel import parallel_loss
 from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint
 from core.clipping import clip_gradients
 from core.config import TrainConfig
@@ -33,6 +32,7 @@ from core.datasets import Normalizer, augment_batch
 from core.errors import CheckpointError, ConfigError, DataError
 from core.models import CNNRNN, RowRNN
 from core.optim import make_optimizer
+from core.process_parallel import BatchLoss
 from core.schedules import make_schedule
 
 TRAIN_EVAL_IMAGES = 1000   # train loss/acc at each evaluation: a fixed random subset this big
@@ -82,6 +82,7 @@ class Trainer:
         if kind is not None and kind != config.model:
             raise ConfigError(f"model = {config.model!r} does not match the given {kind} model")
         self.model = model
+        self._loss = BatchLoss(model, config.workers)  # workers > 1: processes, see close()
         self.dtype = config.np_dtype
         self.normalizer = Normalizer(config.normalization).fit(splits.train.images)
         self.optimizer = make_optimizer(config.optimizer, config.lr, momentum=config.momentum)
@@ -156,7 +157,19 @@ class Trainer:
         return self.finished
 
     def events(self) -> Iterator[dict]:
-        """Train, yielding every event (each also goes to the listener first)."""
+        """Train, yielding every event (each also goes to the listener first). However it
+        ends (finished, an exception, the generator closed), the worker processes end too."""
+        try:
+            yield from self._events()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the worker processes of ``workers`` > 1 and free their shared memory (a later
+        run starts new ones). The model keeps its parameters."""
+        self._loss.close()
+
+    def _events(self) -> Iterator[dict]:
         if self.finished is not None:
             return
         cfg = self.config
@@ -222,7 +235,7 @@ class Trainer:
             images = augment_batch(images, self.rng, crop_pad=cfg.crop_pad, flip=True)
         X = self.model.input_from_images(self.normalizer.apply(images, dtype=self.dtype))
         lr = float(self.schedule(self.epoch))
-        loss, grads, trace = parallel_loss(self.model, X, y, cfg.reg, "norms", cfg.workers)
+        loss, grads, trace = self._loss(X, y, cfg.reg, "norms")
         loss = float(loss)
         if not math.isfinite(loss):
             return None, f"the loss became {loss}"
@@ -448,7 +461,7 @@ class Trainer:
 
         checkpoint_dir: where to keep writing best/last.npz (default: the folder of ``path``;
         None = do not write). overrides: new values for epochs / max_minutes / patience /
-        eval_every (e.g. to train longer) / workers (threads; exact resumes keep the same).
+        eval_every (e.g. to train longer) / workers (processes; exact resumes keep the same).
         """
         path = Path(path)
         ck = load_checkpoint(path)
