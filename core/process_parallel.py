@@ -1,7 +1,7 @@
 """One training step's batch split over worker processes, combined into the one-pass result.
 
 Letters: N = images in the batch, P = parts, n_p = images in part p, T = timesteps,
-K = classes, W = worker processes (P - 1 when the parent computes a part itself, else P).
+K = classes, W = worker processes (P, or P - 1 when the parent computes a part itself).
 
 ``ProcessPool(model, workers)`` starts W processes that live until ``close()`` (or the end of
 a ``with`` block). Each holds one BLAS thread and a replica of ``model`` whose parameters are
@@ -17,15 +17,19 @@ block, so the optimizer's in-place update is what the workers compute with next,
    part without regularisation and writes its gradients into its own slot of a shared gradient
    block, its sample losses and probabilities into rows lo:hi of shared (N,) / (N, K) buffers
    and its dh_norm (T,) into its row of a shared (W, T) buffer, then replies (loss_p, T,
-   bptt_cut); the parent computes part 0 itself meanwhile, on one BLAS thread;
+   bptt_cut); with ``parent_part=True`` the parent computes part 0 itself meanwhile, on one
+   BLAS thread (by default it waits: ``workers`` processes were faster than the parent plus
+   ``workers - 1`` processes in bench/bench_train.py);
 3. the parent combines the parts exactly as the thread split does
    (``core.batch_parallel.combine_parts``: weighted by n_p / N, regularisation once), so the
    result equals the one-pass loss up to the order of floating-point sums, and the fixed
    split makes a run reproducible for a given ``workers``.
 
-Workers never outlive the pool: they ignore SIGINT (Ctrl-C reaches the whole process group;
-the parent decides how to stop), exit when their Pipe closes (the parent is gone), are daemon
-processes, and ``close()`` stops, terminates or kills them and unlinks every shared block.
+Workers never outlive the pool. They never see SIGINT (Ctrl-C reaches the whole process
+group; the parent decides how to stop): it is blocked while a worker starts, so the child
+begins with it blocked, before its own imports, as multiprocessing's resource tracker does.
+They exit when their Pipe closes (the parent is gone), are daemon processes, and ``close()``
+stops, terminates or kills them and unlinks every shared block.
 A worker that raises, or dies (killed, out of memory), makes ``loss`` close the pool and raise
 :class:`WorkerError` (one line). The processes are started with the 'spawn' method: the app and
 the conv stack run threads, and forking a process with threads can deadlock the child.
@@ -41,6 +45,7 @@ import os
 import secrets
 import signal
 import traceback
+from contextlib import contextmanager
 from multiprocessing import connection, shared_memory
 
 import numpy as np
@@ -53,6 +58,7 @@ from core.trace import Trace
 START_METHOD = "spawn"
 SEGMENT_PREFIX = "rnnscope_"   # /dev/shm names: rnnscope_<parent pid>_<random>
 ALIGN = 64                     # bytes; every array in a block starts on a cache line
+PARENT_PART = False           # BatchLoss: whether the parent computes one part itself
 STOP_SECONDS = 2.0             # how long close() waits for a worker before terminating it
 _unclosable: list = []         # segments still exported by a caller's views (see _Block.release)
 
@@ -113,6 +119,19 @@ class _Block:
                 self.shm.unlink()
             except FileNotFoundError:
                 pass
+
+
+@contextmanager
+def _sigint_blocked():
+    """Block SIGINT in this thread; a child started meanwhile inherits the blocked mask."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _fields_of(arrays: dict, prefix: str = ""):
@@ -225,7 +244,8 @@ class ProcessPool:
             proc = ctx.Process(target=_worker_main, name=f"rnnscope-worker-{w + 1}",
                                args=(w, child_end, model.config, self._params.spec,
                                      self._grads.spec), daemon=True)
-            proc.start()
+            with _sigint_blocked():
+                proc.start()
             child_end.close()
             self._procs.append(proc)
             self._conns.append(parent_end)
@@ -420,7 +440,7 @@ class BatchLoss:
         if self.workers == 1:
             return self.model.loss(X, y, reg, trace)
         if self.pool is None:
-            self.pool = ProcessPool(self.model, self.workers)
+            self.pool = ProcessPool(self.model, self.workers, parent_part=PARENT_PART)
         try:
             return self.pool.loss(X, y, reg, trace)
         except BaseException:

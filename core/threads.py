@@ -6,9 +6,9 @@ threads x BLAS threads <= cores; the caller's limit is restored afterwards.
 
 Used by the conv stack's chunk workers (``core.conv.set_conv_workers``), by the
 batch-parallel loss (``core.batch_parallel``) and by the parent of the worker processes
-(``core.process_parallel``, through :func:`one_blas_thread`). A call made from inside a part (nesting, e.g.
-a conv stack inside one batch part) runs its parts one after another in that thread, so the
-two never multiply their threads.
+(``core.process_parallel``, through :func:`one_blas_thread`). A call made from inside a part
+(nesting, e.g. a conv stack inside one batch part) runs its parts one after another in that
+thread, so the two never multiply their threads.
 """
 
 from __future__ import annotations
