@@ -24,6 +24,10 @@ thread count (2) runs in a fresh subprocess in every round; it draws random batc
 no augmentation and no per-step extras. Rounds interleave the variants; the JSON holds every
 round, the medians and the median of the per-round ratios.
 
+``fraction_of_2core_sgemm_peak``: images/s x nominal MFLOP per image (row-RNN 17.3, CNN+RNN
+with H 128 ~68, as in bench_engine.py) over twice the one-thread 1024^3 float32 sgemm rate
+measured in the same run.
+
 ``prep`` is the parent's own share of a step: gathering the batch from the uint8 images,
 augmenting, normalising and copying it into the shared input block, timed alone.
 
@@ -55,6 +59,22 @@ CASES = {
     "cnn-rnn": {"preset": "best-cnn", "overrides": {"hidden": 128, "batch_size": 256}},
 }
 TORCH_THREADS = 2
+MFLOP_PER_IMAGE = {"row-rnn": 17.3, "cnn-rnn": 68.0}
+
+
+def sgemm_gflops_one_thread(reps: int = 5) -> float:
+    """Median float32 1024^3 matmul rate at one BLAS thread, GFLOP/s."""
+    from core.threads import one_blas_thread
+
+    a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    times = []
+    with one_blas_thread():
+        a @ a
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            a @ a
+            times.append(time.perf_counter() - t0)
+    return 2 * 1024**3 / float(np.median(times)) / 1e9
 
 
 def make(case: str, data: str, workers: int):
@@ -209,7 +229,9 @@ def main(argv=None) -> int:
     result = {"command": " ".join(["python", "bench/bench_train.py"] + (argv or sys.argv[1:])),
               "machine": platform.processor() or platform.machine(),
               "python": platform.python_version(), "numpy": np.__version__,
-              "uptime_before": load_average(), "data": args.data, "cases": {}}
+              "uptime_before": load_average(), "data": args.data,
+              "sgemm_gflops_one_thread": sgemm_gflops_one_thread(), "cases": {}}
+    peak = 2 * result["sgemm_gflops_one_thread"]
     for case in args.models.split(","):
         steps = args.steps or (40 if case == "row-rnn" else 8)
         warmup = args.warmup
@@ -248,6 +270,8 @@ def main(argv=None) -> int:
             "preset": CASES[case]["preset"], "overrides": CASES[case]["overrides"],
             "steps": steps, "warmup": warmup, "rounds": runs, "median_images_per_s": med,
             "median_ratio": ratios, "prep_ms": prep_ms,
+            "fraction_of_2core_sgemm_peak": {
+                k: v * MFLOP_PER_IMAGE[case] / 1e3 / peak for k, v in med.items()},
             "prep_share_of_step_at_workers_2": prep_ms / step_ms,
             "first_step_s_workers_2": float(np.median([x["first_step_s"]
                                                       for x in runs["workers=2"]])),
