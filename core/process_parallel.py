@@ -83,7 +83,12 @@ class _Block:
         if spec is None:
             offsets, size = self._layout(fields)
             name = f"{SEGMENT_PREFIX}{os.getpid()}_{secrets.token_hex(6)}"
-            self.shm = shared_memory.SharedMemory(name=name, create=True, size=max(size, 1))
+            try:
+                self.shm = shared_memory.SharedMemory(name=name, create=True, size=max(size, 1))
+            except OSError as exc:
+                raise WorkerError(f"cannot create {size / 2**20:.1f} MiB of shared memory for "
+                                  f"the training worker processes ({exc.strerror or exc}); "
+                                  "train with workers = 1") from None
             self.owner = True
         else:
             name, fields = spec

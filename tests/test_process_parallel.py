@@ -152,6 +152,28 @@ def test_an_exception_in_a_worker_closes_the_pool_with_one_line():
     assert isinstance(model.params["W_hh"], np.ndarray) and model.params["W_hh"].flags.owndata
 
 
+def test_no_shared_memory_is_a_one_line_error_and_leaves_nothing(monkeypatch):
+    from core import process_parallel
+
+    model = _row()
+    X, y = _data(model, 6, seed=7)
+    real = process_parallel.shared_memory.SharedMemory
+    made = []
+
+    def second_fails(*args, **kw):  # the parameters fit, the gradient block does not
+        if made:
+            raise OSError(28, "No space left on device")
+        made.append(real(*args, **kw))
+        return made[-1]
+
+    before = _segments()
+    monkeypatch.setattr(process_parallel.shared_memory, "SharedMemory", second_fails)
+    loss = BatchLoss(model, 2)
+    with pytest.raises(WorkerError, match=r"\(No space left on device\); train with workers = 1"):
+        loss(X, y)
+    assert loss.pool is None and _segments() == before and model.params["W_hh"].flags.owndata
+
+
 @pytest.fixture(scope="module")
 def probe():
     return load_data("probe", probe_params={"n_train": 240, "n_val": 60, "n_test": 60})
