@@ -39,7 +39,7 @@ TRAIN_OPTIONS = [
      "max_minutes"),
     ("--seed", dict(type=int, metavar="N"), "seed"),
     ("--workers", dict(type=int, metavar="N",
-                       help="threads that share each batch, one core each (default: the "
+                       help="processes that share each batch, one core each (default: the "
                        "machine's cores, up to 4; 1 leaves a core free)"), "workers"),
 ]
 

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core.batch_parallel import parallel_loss
 from core.checkpoint import Checkpoint, check_dataset, load_checkpoint, save_checkpoint
 from core.clipping import clip_gradients
 from core.config import TrainConfig
@@ -38,6 +37,7 @@ from core.events import CheckpointEvent, EvalEvent, Event, FinishedEvent, StepEv
 from core.layers import softmax_cross_entropy_terms
 from core.models import build_model
 from core.optim import make_optimizer
+from core.process_parallel import BatchLoss
 from core.schedules import make_schedule
 
 EVAL_TRAIN_SUBSET = 1000   # train loss/acc at each evaluation: a fixed random subset this big
@@ -90,6 +90,7 @@ class Trainer:
         if kind is not None and kind != config.model:
             raise ConfigError(f"model = {config.model!r} does not match the given {kind} model")
         self.model = model
+        self._loss = BatchLoss(model, config.workers)  # workers > 1: processes, see close()
         self.dtype = config.np_dtype
         self.normalizer = Normalizer(config.normalization).fit(splits.train.images)
         self.optimizer = make_optimizer(config.optimizer, config.lr, momentum=config.momentum)
@@ -168,7 +169,19 @@ class Trainer:
         return self.finished
 
     def events(self) -> Iterator[Event]:
-        """Train, yielding every event (each also goes to the listener first)."""
+        """Train, yielding every event (each also goes to the listener first). However it
+        ends (finished, an exception, the generator closed), the worker processes end too."""
+        try:
+            yield from self._events()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the worker processes of ``workers`` > 1 and free their shared memory (a later
+        run starts new ones). The model keeps its parameters."""
+        self._loss.close()
+
+    def _events(self) -> Iterator[Event]:
         if self.finished is not None:
             return
         cfg = self.config
@@ -248,7 +261,7 @@ class Trainer:
             images = augment_batch(images, self.rng, crop_pad=cfg.crop_pad, flip=True)
         X = self.model.input_from_images(self.normalizer.apply(images, dtype=self.dtype))
         lr = float(self.schedule(self.epoch))
-        loss, grads, trace = parallel_loss(self.model, X, y, cfg.reg, "norms", cfg.workers)
+        loss, grads, trace = self._loss(X, y, cfg.reg, "norms")
         loss = float(loss)
         absurd = self._absurd_loss("the loss", loss)
         if absurd:
@@ -496,7 +509,7 @@ class Trainer:
 
         checkpoint_dir: where to keep writing best/last.npz (default: the folder of ``path``;
         None = do not write). overrides: new values for epochs / max_minutes / patience /
-        eval_every (e.g. to train longer) / workers (threads; exact resumes keep the same);
+        eval_every (e.g. to train longer) / workers (processes; exact resumes keep the same);
         any other option may be given only with the value it was trained with.
         checkpoint: ``path`` already loaded by the caller (so it is read once).
         """
