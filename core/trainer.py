@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from core.batch_parallel import parallel_loss
-from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint
+from core.checkpoint import check_dataset, load_checkpoint, save_checkpoint, validate_training_state
 from core.clipping import clip_gradients
 from core.config import TrainConfig
 from core.datasets import Normalizer, augment_batch
@@ -452,6 +452,7 @@ class Trainer:
         """
         path = Path(path)
         ck = load_checkpoint(path)
+        validate_training_state(ck, path)
         meta = ck.meta
         if "train_config" not in meta or "rng_state" not in meta:
             raise CheckpointError(f"{path} holds a model but no training state; it cannot be "
