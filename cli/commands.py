@@ -263,7 +263,7 @@ def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None
         meta, _ = read_checkpoint_arrays(resume)
         cfg = _train_config_of(meta)
         if overrides.get("model") == cfg.get("model"):
-            overrides.pop("model")
+            overrides.pop("model", None)  # also when neither names a model
         if probe_params is None and data == "probe":
             probe_params = _probe_params_of(meta)
         splits = load_splits(data, scheme=cfg.get("scheme", "default"),
