@@ -198,8 +198,8 @@ def parse_meta(raw: bytes, where: str) -> list[str]:
 # --------------------------------------------------------------------------- reading sources
 
 def _corrupt(path: Path, exc: BaseException) -> DataError:
-    return DataError(f"{path} is corrupt ({_one_line(exc)}: it was damaged while downloading or "
-                     f"on disk); {_REDOWNLOAD}")
+    return DataError(f"{path} is corrupt (gzip {_one_line(exc)}: it was damaged while "
+                     f"downloading or on disk); {_REDOWNLOAD}")
 
 
 def _is_crc_error(exc: BaseException) -> bool:
