@@ -350,9 +350,10 @@ def make_trainer(data: str, out_dir: Path | None, *, preset=None, overrides=None
     if subset is not None:
         overrides["subset"] = parse_subset(subset) if isinstance(subset, str) else subset
     if resume is not None:
-        from core.checkpoint import check_dataset, load_checkpoint
+        from core.checkpoint import check_dataset, load_checkpoint, validate_training_state
 
         ck = load_checkpoint(resume)  # read once: the Trainer continues from this object
+        validate_training_state(ck, resume)  # before its flags: a model-only file has none
         check_dataset(ck.meta, dataset_of(data), resume)
         overrides = _check_resume_flags(ck.meta, resume, overrides, preset, probe_params)
         spec = _split_spec_of(ck.meta)

@@ -5,7 +5,16 @@ The first load of a source decodes it once into uint8 ``.npy`` files in the cach
 is a hash of the source's resolved path, sizes and modification times (the 170 MB tarball is
 never hashed on a load), so an edited or replaced source gets a fresh entry. A cache entry is
 written to a temporary folder, completed with a marker file written last and moved into place
-with ``os.replace``: a failed or interrupted load leaves no entry that a later run would trust.
+with ``os.replace``: a failed or interrupted load leaves no entry that a later run would trust;
+the temporary folder of a killed process is removed by the next load once that process is gone.
+
+Nothing read is trusted blindly. The whole gzip stream of a tarball is read, so its CRC is
+checked (tar alone stops at the end-of-archive blocks and never looks at it). A cache entry
+records the CRC-32 of each array's bytes when it is built; opening it recomputes them (zlib's
+CRC-32 reads the memory map at memory speed, far cheaper than a cryptographic hash, and catches
+disk damage and hand edits; it is no defence against deliberate forgery) and checks the labels
+are in 0..9. A damaged entry is rebuilt from the source with a one-line warning, or is an
+error if the source cannot rebuild it.
 
 Letters: N images in a split, K = 10 classes.
 Official format: protocol-2 pickles with byte-string keys; ``data`` uint8 (N, 3072) holding the
@@ -15,13 +24,13 @@ R, G and B planes of 32x32 images one after the other, ``labels`` N ints in 0..9
 from __future__ import annotations
 
 import codecs
+import gzip
 import hashlib
 import json
 import os
 import pickle
 import shutil
 import tarfile
-import time
 import uuid
 import warnings
 import zlib
@@ -32,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import DataError
+from core.fileio import remove_orphans
 from core.paths import BATCH_FILES, META_FILE, cache_dir
 
 CIFAR10_CLASSES = [
@@ -40,7 +50,8 @@ CIFAR10_CLASSES = [
 ]
 NUM_CLASSES = 10
 PIXELS = 32 * 32 * 3
-CACHE_FORMAT = 1  # bump when the layout of a cache entry changes
+CACHE_FORMAT = 2  # bump when the layout of a cache entry changes (an old entry is rebuilt)
+_FINGERPRINT_VERSION = 1  # bump when an entry must move to a new folder name
 MARKER = "COMPLETE"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600.0
@@ -185,14 +196,29 @@ def parse_meta(raw: bytes, where: str) -> list[str]:
 
 # --------------------------------------------------------------------------- reading sources
 
+def _corrupt(path: Path, exc: BaseException) -> DataError:
+    return DataError(f"{path} is corrupt (gzip {_one_line(exc)}: it was damaged while "
+                     f"downloading or on disk); {_REDOWNLOAD}")
+
+
+def _is_crc_error(exc: BaseException) -> bool:
+    """gzip's end-of-stream checks: the CRC-32 or the length of the data differ."""
+    return isinstance(exc, gzip.BadGzipFile) and ("CRC" in str(exc) or "length" in str(exc))
+
+
 def _iter_tarball(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield (basename, bytes) of the batch and meta members, streaming the tarball once."""
+    """Yield (basename, bytes) of the batch and meta members, streaming the tarball once.
+
+    The gzip stream is read to its end after the last member, so its CRC is verified; a
+    mismatch raises DataError (after the members were yielded: nothing may be kept before the
+    generator is exhausted).
+    """
     wanted = set(BATCH_FILES) | {META_FILE}
     seen: set[str] = set()
     try:
         if path.stat().st_size == 0:
             raise DataError(f"{path} is empty (0 bytes); {_REDOWNLOAD}")
-        with tarfile.open(path, mode="r|gz") as tf:
+        with gzip.open(path, "rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tf:
             for member in tf:
                 base = member.name.rstrip("/").rsplit("/", 1)[-1]
                 if base not in wanted or base in seen:
@@ -207,6 +233,8 @@ def _iter_tarball(path: Path) -> Iterator[tuple[str, bytes]]:
                     raise EOFError("member cut short")
                 seen.add(base)
                 yield base, raw
+            while gz.read(1 << 20):  # the rest of the stream: gzip checks the CRC at its end
+                pass
     except DataError:
         raise
     except PermissionError:
@@ -216,6 +244,11 @@ def _iter_tarball(path: Path) -> Iterator[tuple[str, bytes]]:
         ) from None
     except IsADirectoryError:
         raise DataError(f"{path} is a folder, not a tarball; {_REDOWNLOAD}") from None
+    except gzip.BadGzipFile as exc:
+        if _is_crc_error(exc):
+            raise _corrupt(path, exc) from None
+        raise DataError(f"{path} is not a gzip-compressed tar archive ({_one_line(exc)}); "
+                        f"{_REDOWNLOAD}") from None
     except (EOFError, zlib.error) as exc:
         raise DataError(
             f"{path} is truncated or corrupt ({_one_line(exc)}); {_REDOWNLOAD}"
@@ -231,6 +264,19 @@ def _iter_tarball(path: Path) -> Iterator[tuple[str, bytes]]:
         raise DataError(f"{path} {what}; {_REDOWNLOAD}") from None
     except OSError as exc:
         raise DataError(f"{path} cannot be read ({_one_line(exc)}); {_REDOWNLOAD}") from None
+
+
+def _check_gzip_stream(path: Path) -> None:
+    """Raise the 'corrupt' DataError if the gzip stream of ``path`` fails its CRC check."""
+    try:
+        with gzip.open(path, "rb") as gz:
+            while gz.read(1 << 20):
+                pass
+    except gzip.BadGzipFile as exc:
+        if _is_crc_error(exc):
+            raise _corrupt(path, exc) from None
+    except (OSError, EOFError, zlib.error):
+        pass  # another fault: the caller's own error says it
 
 
 def _read_file(path: Path) -> bytes:
@@ -271,10 +317,15 @@ def decode_source(source: Path, progress: Progress | None = None):
     class_names = list(CIFAR10_CLASSES)
     for name, raw in items:
         where = f"{source}/{name}" if source.is_dir() else f"{source} (member {name})"
-        if name == META_FILE:
-            class_names = parse_meta(raw, where)
-            continue
-        batches[name] = parse_batch(raw, where)
+        try:
+            if name == META_FILE:
+                class_names = parse_meta(raw, where)
+                continue
+            batches[name] = parse_batch(raw, where)
+        except DataError:
+            if not source.is_dir():  # a damaged download, not a wrong file: say so
+                _check_gzip_stream(source)
+            raise
         del raw
         if progress is not None:
             progress(len(batches), len(BATCH_FILES))
@@ -308,7 +359,7 @@ def fingerprint(source: Path) -> str:
             stats.append([f.name, st.st_size, st.st_mtime_ns])
         except OSError:
             stats.append([f.name, None, None])
-    blob = json.dumps([CACHE_FORMAT, str(source), stats]).encode()
+    blob = json.dumps([_FINGERPRINT_VERSION, str(source), stats]).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
@@ -319,18 +370,60 @@ def cache_entry_for(source: Path) -> Path:
 _ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
+class _DamagedEntry(Exception):
+    """A cache entry that does not hold what it recorded (message: what differs)."""
+
+
+class _OutdatedEntry(_DamagedEntry):
+    """A cache entry in the layout of an older rnnscope."""
+
+
+def array_checksum(arr: np.ndarray) -> str:
+    """CRC-32 of an array's bytes in C order, as 8 hex digits (no copy for a C-ordered array)."""
+    return f"{zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast('B')):08x}"
+
+
 def _open_entry(entry: Path, source: Path) -> Cifar10Arrays:
-    """Open a complete cache entry (images memory-mapped read-only); raises on any mismatch."""
-    meta = json.loads((entry / "meta.json").read_text())
+    """Open a complete cache entry (images memory-mapped read-only), verified against the
+    checksums and shapes it recorded; _DamagedEntry says what differs."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise _DamagedEntry(f"meta.json is unreadable: {_one_line(exc)}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        if isinstance(found, int) and 0 < found < CACHE_FORMAT:
+            raise _OutdatedEntry(f"format {found}")
+        raise _DamagedEntry(f"meta.json records format {found!r}, not {CACHE_FORMAT}")
+    try:
+        shapes, dtypes, sums = meta["shapes"], meta["dtypes"], meta["checksums"]
+        class_names = [str(n) for n in meta["class_names"]]
+        wanted = {n: (list(shapes[n]), str(dtypes[n]), str(sums[n])) for n in _ARRAYS}
+    except (KeyError, TypeError) as exc:
+        raise _DamagedEntry(f"meta.json lacks {_one_line(exc)}") from None
+    if len(class_names) != NUM_CLASSES:
+        raise _DamagedEntry(f"meta.json has {len(class_names)} class names")
     arrays = {}
     for name in _ARRAYS:
+        shape, dtype, checksum = wanted[name]
         mmap = "r" if name.endswith("images") else None
-        arr = np.load(entry / f"{name}.npy", mmap_mode=mmap, allow_pickle=False)
-        if list(arr.shape) != meta["shapes"][name] or str(arr.dtype) != meta["dtypes"][name]:
-            raise ValueError(f"{name} does not match meta.json")
+        try:
+            arr = np.load(entry / f"{name}.npy", mmap_mode=mmap, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise _DamagedEntry(f"{name}.npy is unreadable: {_one_line(exc)}") from None
+        if list(arr.shape) != shape or str(arr.dtype) != dtype:
+            raise _DamagedEntry(f"{name}.npy holds {arr.dtype} {tuple(arr.shape)}, "
+                                f"meta.json records {dtype} {tuple(shape)}")
+        if array_checksum(arr) != checksum:
+            raise _DamagedEntry(f"{name}.npy does not match its recorded checksum")
+        if name.endswith("labels"):
+            bad = (arr < 0) | (arr >= NUM_CLASSES)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise _DamagedEntry(f"{name}.npy has label {int(arr[i])} at index {i}, "
+                                    f"outside 0..{NUM_CLASSES - 1}")
         arrays[name] = arr
-    return Cifar10Arrays(**arrays, class_names=list(meta["class_names"]), source=source,
-                         cache_entry=entry)
+    return Cifar10Arrays(**arrays, class_names=class_names, source=source, cache_entry=entry)
 
 
 def _write_entry(entry: Path, arrays: dict[str, np.ndarray], class_names: list[str],
@@ -353,6 +446,7 @@ def _write_entry(entry: Path, arrays: dict[str, np.ndarray], class_names: list[s
             "class_names": class_names,
             "shapes": {k: list(v.shape) for k, v in arrays.items()},
             "dtypes": {k: str(v.dtype) for k, v in arrays.items()},
+            "checksums": {k: array_checksum(v) for k, v in arrays.items()},
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         (tmp / MARKER).write_text("ok\n")
@@ -368,15 +462,20 @@ def _write_entry(entry: Path, arrays: dict[str, np.ndarray], class_names: list[s
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _tmp_owner(name: str) -> int | None:
+    """The pid in a temp folder's name (``.tmp-<pid>-<random>``), None if it is not one."""
+    if not name.startswith(_TMP_PREFIX):
+        return None
+    try:
+        return int(name[len(_TMP_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return None
+
+
 def _remove_stale_tmp(parent: Path) -> None:
-    """Remove temp folders left by killed processes (older than an hour)."""
-    now = time.time()
-    for p in parent.glob(f"{_TMP_PREFIX}*"):
-        try:
-            if now - p.stat().st_mtime > _STALE_TMP_SECONDS:
-                shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass
+    """Remove temp folders left by killed processes: their process is gone, or (a pid that
+    may have been reused) they are over an hour old."""
+    remove_orphans(parent, _tmp_owner, max_age_s=_STALE_TMP_SECONDS)
 
 
 def load_cifar10(source: str | Path, progress: Progress | None = None,
@@ -392,12 +491,26 @@ def load_cifar10(source: str | Path, progress: Progress | None = None,
         raise DataError(f"{source} does not exist; point rnnscope at the CIFAR-10 tarball "
                         f"or run `python main.py download`")
     entry = cache_entry_for(source) if use_cache else None
+    damage = None
     if entry is not None and (entry / MARKER).exists():
         try:
             return _open_entry(entry, source)
-        except Exception:  # damaged entry (edited by hand, disk error): rebuild it
+        except _DamagedEntry as exc:  # edited by hand, a disk error, an older format
+            damage = str(exc)
+            if isinstance(exc, _OutdatedEntry):
+                what = f"was written by an older rnnscope ({damage})"
+            else:
+                what = f"is damaged ({damage})"
+            warnings.warn(f"the CIFAR-10 cache {entry} {what}; rebuilding it from {source}",
+                          stacklevel=2)
             shutil.rmtree(entry, ignore_errors=True)
-    train_x, train_y, test_x, test_y, names = decode_source(source, progress)
+    try:
+        train_x, train_y, test_x, test_y, names = decode_source(source, progress)
+    except DataError as exc:
+        if damage is None:
+            raise
+        raise DataError(f"the CIFAR-10 cache {entry} is damaged or out of date ({damage}) "
+                        f"and cannot be rebuilt: {exc}") from None
     arrays = {"train_images": train_x, "train_labels": train_y,
               "test_images": test_x, "test_labels": test_y}
     if entry is not None:

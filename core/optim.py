@@ -12,7 +12,11 @@ mu = momentum, t = number of updates done so far.
 
 ``state_dict()`` is a flat dict: scalars (``'name'``, ``'lr'``, ...) and arrays keyed
 ``'<slot>/<param name>'`` (e.g. ``'v/W_hh'``), so a checkpoint can store the arrays as
-``opt/<key>`` and the scalars as JSON. ``load_state_dict`` takes the same dict back.
+``opt/<key>`` and the scalars as JSON. ``load_state_dict`` takes the same dict back and refuses
+(CheckpointError) a state that would not continue exactly: scalars of the wrong type or out of
+range, and, given the parameters, slot arrays of another shape or dtype, NaN/inf, for unknown
+parameters or covering only some of them. A slot whose shape does not fit its parameter is
+never replaced by zeros behind the caller's back.
 """
 
 from __future__ import annotations
@@ -40,9 +44,13 @@ class Optimizer:
 
     def _slot(self, slot: str, name: str, p: np.ndarray) -> np.ndarray:
         buf = self.slots[slot].get(name)
-        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+        if buf is None:
             buf = np.zeros_like(p)
             self.slots[slot][name] = buf
+        elif buf.shape != p.shape or buf.dtype != p.dtype:
+            raise CheckpointError(
+                f"optimizer state {slot}/{name} is {buf.dtype} {buf.shape} but the parameter is "
+                f"{p.dtype} {p.shape}; the optimizer state belongs to another model")
         return buf
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
@@ -56,6 +64,30 @@ class Optimizer:
     def _load_scalars(self, state: dict) -> None:
         pass
 
+    @staticmethod
+    def _number(state: dict, key: str, lo: float, hi: float | None = None,
+                lo_open: bool = False) -> float:
+        """state[key] as a float in [lo, hi) (or (lo, ...) if lo_open); CheckpointError if not."""
+        value = state.get(key)
+        ok = isinstance(value, (int, float, np.integer, np.floating)) \
+            and not isinstance(value, (bool, np.bool_)) and math.isfinite(float(value))
+        if ok:
+            v = float(value)
+            ok = (v > lo if lo_open else v >= lo) and (hi is None or v < hi)
+        if not ok:
+            where = f"({'(' if lo_open else '['}{lo:g}, {'inf' if hi is None else f'{hi:g}'})"
+            got = "missing" if key not in state else f"{value!r}"
+            raise CheckpointError(f"optimizer state {key} is {got}, expected a number in {where}")
+        return float(value)
+
+    @staticmethod
+    def _flag(state: dict, key: str) -> bool:
+        value = state.get(key)
+        if not isinstance(value, (bool, np.bool_)):
+            got = "missing" if key not in state else f"{value!r}"
+            raise CheckpointError(f"optimizer state {key} is {got}, expected true or false")
+        return bool(value)
+
     def state_dict(self) -> dict:
         """Flat dict: 'name', 'lr', hyperparameters, counters, and '<slot>/<param>' arrays."""
         state: dict = {"name": self.name, "lr": self.lr, **self._scalars()}
@@ -64,21 +96,56 @@ class Optimizer:
                 state[f"{slot}/{pname}"] = arr.copy()
         return state
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore from :meth:`state_dict` output (arrays are copied)."""
+    def load_state_dict(self, state: dict,
+                        params: dict[str, np.ndarray] | None = None) -> None:
+        """Restore from :meth:`state_dict` output (arrays are copied); CheckpointError if the
+        state is unusable. ``params`` (name -> array): the parameters the state must fit; when
+        given, every slot array must match its parameter's shape and dtype and be finite, and a
+        slot that holds any array must hold one for every parameter. Nothing changes on error.
+        """
+        if not isinstance(state, dict):
+            raise CheckpointError(f"optimizer state is a {type(state).__name__}, not a dict")
         if state.get("name") != self.name:
             raise CheckpointError(
                 f"optimizer state is for {state.get('name')!r}, not {self.name!r}; "
                 "resume with the optimizer the run was started with")
-        self.lr = float(state["lr"])
-        self._load_scalars(state)
-        self.slots = {s: {} for s in self.slot_names}
+        slots: dict[str, dict[str, np.ndarray]] = {s: {} for s in self.slot_names}
         for key, value in state.items():
-            if "/" in key:
-                slot, pname = key.split("/", 1)
-                if slot not in self.slots:
-                    raise CheckpointError(f"optimizer state has unknown slot {slot!r}")
-                self.slots[slot][pname] = np.array(value, copy=True)
+            if "/" not in key:
+                continue
+            slot, pname = key.split("/", 1)
+            if slot not in slots:
+                raise CheckpointError(f"optimizer state has unknown slot {slot!r} ({key}) for "
+                                      f"{self.name}")
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                what = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+                raise CheckpointError(f"optimizer state {key} is {what}, not a float array")
+            if params is not None:
+                p = params.get(pname)
+                if p is None:
+                    raise CheckpointError(f"optimizer state {key} is for {pname!r}, which is no "
+                                          "parameter of the model")
+                if value.shape != p.shape or value.dtype != p.dtype:
+                    raise CheckpointError(f"optimizer state {key} has shape {value.shape} "
+                                          f"({value.dtype}), the parameter {pname} needs "
+                                          f"{p.shape} ({p.dtype})")
+                if not np.all(np.isfinite(value)):
+                    raise CheckpointError(f"optimizer state {key} holds NaN/inf")
+            slots[slot][pname] = np.array(value, copy=True)
+        if params is not None and any(slots.values()):
+            for slot, arrays in slots.items():
+                missing = [n for n in params if n not in arrays]
+                if missing:
+                    raise CheckpointError(f"optimizer state lacks {slot}/{missing[0]} (it holds "
+                                          f"{len(arrays)} of the {len(params)} '{slot}' arrays)")
+        previous = self.__dict__.copy()
+        try:
+            self.lr = self._number(state, "lr", 0.0, lo_open=True)
+            self._load_scalars(state)
+        except CheckpointError:
+            self.__dict__.update(previous)
+            raise
+        self.slots = slots
 
 
 class SGD(Optimizer):
@@ -127,8 +194,11 @@ class Momentum(Optimizer):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
     def _load_scalars(self, state):
-        self.momentum = float(state["momentum"])
-        self.nesterov = bool(state["nesterov"])
+        self.momentum = self._number(state, "momentum", 0.0, 1.0)
+        nesterov = self._flag(state, "nesterov")
+        if nesterov != self.nesterov:
+            raise CheckpointError(f"optimizer state nesterov={nesterov} contradicts its name "
+                                  f"{state.get('name')!r}")
 
 
 class Adam(Optimizer):
@@ -173,10 +243,15 @@ class Adam(Optimizer):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "t": self.t}
 
     def _load_scalars(self, state):
-        self.beta1 = float(state["beta1"])
-        self.beta2 = float(state["beta2"])
-        self.eps = float(state["eps"])
-        self.t = int(state["t"])
+        self.beta1 = self._number(state, "beta1", 0.0, 1.0)
+        self.beta2 = self._number(state, "beta2", 0.0, 1.0)
+        self.eps = self._number(state, "eps", 0.0, lo_open=True)
+        t = state.get("t")
+        if not isinstance(t, (int, np.integer)) or isinstance(t, (bool, np.bool_)) or t < 0:
+            got = "missing" if "t" not in state else f"{t!r}"
+            raise CheckpointError(f"optimizer state t (Adam's update count) is {got}, expected "
+                                  "an integer >= 0")
+        self.t = int(t)
 
 
 def make_optimizer(name: str, lr: float, **kw) -> Optimizer:

@@ -28,7 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.checkpoint import Checkpoint, check_dataset, load_checkpoint, save_checkpoint
+from core.checkpoint import (
+    Checkpoint,
+    check_dataset,
+    load_checkpoint,
+    save_checkpoint,
+    validate_training_state,
+)
 from core.clipping import clip_gradients
 from core.config import TrainConfig
 from core.datasets import Normalizer, augment_batch
@@ -515,6 +521,7 @@ class Trainer:
         """
         path = Path(path)
         ck = checkpoint if checkpoint is not None else load_checkpoint(path)
+        validate_training_state(ck, path)
         meta = ck.meta
         if "train_config" not in meta or "rng_state" not in meta:
             raise CheckpointError(f"{path} holds a model but no training state; it cannot be "

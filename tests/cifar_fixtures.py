@@ -106,3 +106,17 @@ def write_cifar_tarball(directory: str | Path, n_per_batch: int = 20, n_test: in
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(cifar_tarball_bytes(n_per_batch, n_test, seed, key_type, omit))
     return path
+
+
+def flip_byte_in_middle(path: str | Path) -> int:
+    """Flip one bit of the byte in the middle of ``path`` in place -> its offset.
+
+    On a fixture tarball (random pixels, stored deflate blocks) the flipped byte lands inside a
+    member's data: tar and pickle still parse, only the gzip CRC of the whole stream differs.
+    """
+    path = Path(path)
+    raw = bytearray(path.read_bytes())
+    offset = len(raw) // 2
+    raw[offset] ^= 0x01
+    path.write_bytes(bytes(raw))
+    return offset

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -208,3 +209,133 @@ def test_damaged_files_only_ever_raise_checkpoint_error(tmp_path):
             assert "\n" not in str(exc)
             refused += 1
     assert refused >= 50  # a few flips land in bytes the zip format does not check
+
+
+# --------------------------------------------------------------------------- parts of a bad type
+
+def _rewrite(path, out, meta_edit=None, arrays_edit=None):
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(arrays.pop("meta_json").tobytes())
+    if meta_edit:
+        meta_edit(meta)
+    if arrays_edit:
+        arrays_edit(arrays)
+    np.savez(out, **arrays, meta_json=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    return out
+
+
+def test_optimizer_state_of_the_wrong_shape_is_refused_not_reset(tmp_path):
+    path, model, *_ = _saved(tmp_path)
+
+    def shrink(arrays):
+        arrays["opt/m/W_hh"] = np.zeros((2, 2), np.float32)
+
+    bad = _rewrite(path, tmp_path / "bad.npz", arrays_edit=shrink)
+    msg = _one_line_error(bad)
+    assert "m/W_hh" in msg and "(2, 2)" in msg and "(8, 8)" in msg
+
+
+def test_kept_best_parameters_are_checked(tmp_path):
+    path, model, norm, opt = _saved(tmp_path)
+    best = {f"best/{k}": v.copy() for k, v in model.params.items()}
+    good = save_checkpoint(tmp_path / "good.npz", model, norm, opt.state_dict(), {}, best)
+    assert set(load_checkpoint(good).extra) == set(best)
+    for name, edit, fragment in [
+        ("nan", lambda a: a["extra/best/W_hh"].__setitem__((0, 0), np.nan), "NaN"),
+        ("shape", lambda a: a.__setitem__("extra/best/b_h", np.zeros(3, np.float32)), "shape"),
+        ("missing", lambda a: a.pop("extra/best/W_xh"), "missing ['W_xh']"),
+    ]:
+        msg = _one_line_error(_rewrite(good, tmp_path / f"{name}.npz", arrays_edit=edit))
+        assert "best parameter" in msg and fragment in msg
+
+
+def test_zip_entry_declaring_a_huge_array_is_refused_without_allocating_it(tmp_path):
+    import io
+
+    path, *_ = _saved(tmp_path)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f8", "fortran_order": False, "shape": (10 ** 7, 10 ** 7)})
+    bad = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            body = buf.getvalue() + b"\0" * 64 if info.filename == "param/W_hh.npy" else \
+                src.read(info)
+            dst.writestr(info.filename, body)
+    msg = _one_line_error(bad)
+    assert "entry param/W_hh is not a valid .npy array" in msg and "header declares" in msg
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_fifo_is_refused_without_opening_it(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    done = []
+    worker = threading.Thread(target=lambda: done.append(_one_line_error(fifo)), daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # blocked in open(): give it a writer so the thread can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("load_checkpoint blocked on a FIFO")
+    assert "is not a regular file (a FIFO" in done[0]
+
+
+def _training_checkpoint(tmp_path):
+    from core.config import TrainConfig
+    from core.datasets import load_data
+    from core.trainer import Trainer
+
+    splits = load_data("probe", probe_params={"n_train": 100, "n_val": 20, "n_test": 20})
+    cfg = TrainConfig(model="row-rnn", hidden=4, optimizer="momentum", lr=1e-2, batch_size=40,
+                      epochs=1, eval_every=1, workers=1)
+    trainer = Trainer(cfg, splits, checkpoint_dir=tmp_path)
+    for ev in trainer.events():
+        if ev["type"] == "step" and ev["step"] == 2:
+            trainer.cancel()
+    return tmp_path / "last.npz", splits
+
+
+def test_validate_training_state(tmp_path):
+    from core.checkpoint import validate_training_state
+
+    path, splits = _training_checkpoint(tmp_path)
+    ck = load_checkpoint(path)
+    validate_training_state(ck, path)  # the trainer's own checkpoint resumes
+    assert ck.meta["pos"] == 80 and ck.optimizer_state["name"] == "momentum"
+    model_only = save_checkpoint(tmp_path / "model.npz", ck.model, ck.normalizer, None, {})
+    with pytest.raises(CheckpointError, match="holds a model but no training state"):
+        validate_training_state(load_checkpoint(model_only), model_only)
+
+    def swap_two(arrays):
+        perm = arrays["extra/perm"]
+        perm[0] = perm[1]  # a duplicate: some image would never be seen, another twice
+
+    bad = _rewrite(path, tmp_path / "perm.npz", arrays_edit=swap_two)
+    with pytest.raises(CheckpointError, match="not a permutation"):
+        validate_training_state(load_checkpoint(bad), bad)
+
+    def moments_gone(arrays):
+        for k in [k for k in arrays if k.startswith("opt/")]:
+            del arrays[k]
+
+    bad = _rewrite(path, tmp_path / "moments.npz", arrays_edit=moments_gone)
+    with pytest.raises(CheckpointError, match="no optimizer moments after 2 steps"):
+        validate_training_state(load_checkpoint(bad), bad)
+
+
+def test_metadata_fields_are_checked_on_every_load(tmp_path):
+    path, _ = _training_checkpoint(tmp_path)
+    for key, value, fragment in [
+        ("step", "2", "step is '2' (text)"),
+        ("best_val_acc", 7, "best_val_acc is 7"),
+        ("history", [], "history is a list of 0"),
+        ("optimizer_scalars", {"name": "momentum", "lr": 0.01, "momentum": 2.0,
+                               "nesterov": False}, "optimizer_scalars.momentum is 2.0"),
+    ]:
+        def edit(meta, key=key, value=value):
+            meta[key] = value
+
+        bad = _rewrite(path, tmp_path / "m.npz", meta_edit=edit)
+        msg = _one_line_error(bad)
+        assert "corrupted metadata" in msg and fragment in msg, msg

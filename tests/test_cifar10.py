@@ -4,7 +4,10 @@ import gzip
 import io
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from tests.cifar_fixtures import (
     batch_dict,
     cifar_tarball_bytes,
     fixture_arrays,
+    flip_byte_in_middle,
     write_cifar_folder,
     write_cifar_tarball,
 )
@@ -112,7 +116,8 @@ def test_damaged_or_incomplete_cache_entry_is_rebuilt(tmp_path):
     entry = load_cifar10(tar).cache_entry
     with open(entry / "train_images.npy", "r+b") as f:  # damage it behind our back
         f.truncate(1000)
-    _check_matches(load_cifar10(tar), seed=4)
+    with pytest.warns(UserWarning, match="is damaged"):
+        _check_matches(load_cifar10(tar), seed=4)
     # an entry without the completion marker (e.g. copied in half) is never trusted
     (entry / MARKER).unlink()
     (entry / "test_labels.npy").write_bytes(b"garbage")
@@ -332,3 +337,136 @@ def test_interrupted_cache_write_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "save", real_save)
     _check_matches(load_cifar10(tar), seed=6)
     assert _cache_contents() == [cache_entry_for(tar).name]
+
+
+# --------------------------------------------------------------------------- corrupt data
+
+def test_tarball_with_one_flipped_byte_is_refused(tmp_path):
+    tar = write_cifar_tarball(tmp_path)
+    flip_byte_in_middle(tar)
+    with pytest.raises(gzip.BadGzipFile, match="CRC"):  # what `gzip -t` reports
+        gzip.decompress(tar.read_bytes())
+    with tarfile.open(tar, "r:gz") as tf:  # tar alone does not notice: every member is there
+        assert len(tf.getnames()) == 9
+    msg = _expect_data_error(tar, str(tar), "corrupt", "CRC", "download")
+    assert len(msg) < 300
+
+
+def test_flipped_byte_that_breaks_a_pickle_is_reported_as_corruption(tmp_path):
+    # a damaged download whose damage lands in a pickle's opcodes: the gzip trailer still holds
+    # the CRC of the intact data, so the corruption, not a pickle error, is what to report
+    with gzip.open(io.BytesIO(cifar_tarball_bytes())) as gz:
+        plain = gz.read()
+    broken = bytearray(plain)
+    broken[plain.index(b"\x80\x02}") + 1] = 0x09  # the first pickle claims protocol 9
+    body = gzip.compress(bytes(broken))
+    tar = tmp_path / "bad-crc.tar.gz"
+    tar.write_bytes(body[:-8] + zlib.crc32(plain).to_bytes(4, "little") + body[-4:])
+    msg = _expect_data_error(tar, str(tar), "corrupt", "CRC")
+    assert "pickle" not in msg
+
+
+def _zero_pixels_in_place(entry):
+    images = np.load(entry / "train_images.npy", mmap_mode="r+")
+    images[3:5] = 0
+    images.flush()
+    del images
+
+
+def _write_labels(entry, labels):
+    np.save(entry / "train_labels.npy", labels, allow_pickle=False)
+
+
+def test_cache_with_zeroed_pixels_is_rebuilt_with_a_warning(tmp_path):
+    tar = write_cifar_tarball(tmp_path, seed=7)
+    entry = load_cifar10(tar).cache_entry
+    _zero_pixels_in_place(entry)
+    with pytest.warns(UserWarning) as record:
+        a = load_cifar10(tar)
+    (w,) = record
+    text = str(w.message)
+    assert "\n" not in text and str(entry) in text and "train_images" in text
+    assert "rebuild" in text and str(tar) in text
+    _check_matches(a, seed=7)
+    _check_matches(load_cifar10(tar), seed=7)  # rebuilt once; the next load is quiet again
+
+
+def test_cache_with_labels_outside_0_to_9_is_rebuilt(tmp_path):
+    tar = write_cifar_tarball(tmp_path, seed=8)
+    entry = load_cifar10(tar).cache_entry
+    labels = np.load(entry / "train_labels.npy")
+    labels[11] = 12
+    _write_labels(entry, labels)
+    with pytest.warns(UserWarning, match="train_labels"):
+        _check_matches(load_cifar10(tar), seed=8)
+
+
+def test_cache_labels_are_range_checked_even_when_the_checksum_matches(tmp_path, monkeypatch):
+    import json
+
+    from core import cifar10
+
+    tar = write_cifar_tarball(tmp_path, seed=9)
+    entry = load_cifar10(tar).cache_entry
+    labels = np.load(entry / "train_labels.npy")
+    labels[0] = -3
+    _write_labels(entry, labels)
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["checksums"]["train_labels"] = cifar10.array_checksum(labels)
+    (entry / "meta.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="label -3 .*outside 0..9"):
+        _check_matches(load_cifar10(tar), seed=9)
+
+
+def test_cache_entry_without_checksums_is_rebuilt(tmp_path):
+    import json
+
+    tar = write_cifar_tarball(tmp_path, seed=10)
+    entry = load_cifar10(tar).cache_entry
+    meta = json.loads((entry / "meta.json").read_text())
+    del meta["checksums"]
+    meta["format"] = 1  # an entry written before the checksums were recorded
+    (entry / "meta.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match=r"older rnnscope \(format 1\); rebuilding"):
+        _check_matches(load_cifar10(tar), seed=10)
+    assert _cache_contents() == [entry.name]
+
+
+def test_damaged_cache_whose_source_cannot_be_decoded_is_an_error(tmp_path):
+    tar = write_cifar_tarball(tmp_path, seed=11)
+    entry = load_cifar10(tar).cache_entry
+    _zero_pixels_in_place(entry)
+    st = tar.stat()  # the source is overwritten with the same size and mtime: the entry still
+    tar.write_bytes(b"\0" * st.st_size)  # belongs to it, but it cannot rebuild the entry
+    os.utime(tar, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache_entry_for(tar) == entry
+    with pytest.warns(UserWarning, match="is damaged"):
+        msg = _expect_data_error(tar, str(entry), "damaged", "cannot be rebuilt", str(tar))
+    assert len(msg.replace(str(entry), "").replace(str(tar), "")) < 300
+
+
+def test_cache_of_a_deleted_source_is_not_used(tmp_path):
+    tar = write_cifar_tarball(tmp_path, seed=12)
+    load_cifar10(tar)
+    tar.unlink()
+    with pytest.raises(DataError, match="does not exist"):
+        load_cifar10(tar)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temp_folder_of_a_killed_process_is_removed(tmp_path):
+    decoded = cache_dir() / "decoded"
+    dead = decoded / f".tmp-{_dead_pid()}-0badc0de"
+    alive = decoded / f".tmp-{os.getpid()}-0fedcba9"  # a writer still running: left alone
+    for d in (dead, alive):
+        d.mkdir(parents=True)
+        (d / "train_images.npy").write_bytes(b"\0" * 1000)
+    tar = write_cifar_tarball(tmp_path, seed=13)
+    _check_matches(load_cifar10(tar), seed=13)
+    assert not dead.exists() and alive.exists()
+    assert _cache_contents() == sorted([alive.name, cache_entry_for(tar).name])

@@ -98,3 +98,51 @@ def test_errors():
         make_optimizer("rmsprop", 0.1)
     with pytest.raises(CheckpointError, match="adam"):
         SGD(0.1).load_state_dict(Adam(0.1).state_dict())
+
+
+def _state_after_one_step(name):
+    opt = make_optimizer(name, 0.05, momentum=0.8)
+    opt.step(_p(), G1)
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_state_that_does_not_fit_the_parameters_is_refused(name):
+    params = _p()
+    state = _state_after_one_step(name)
+    slot = "v" if name == "momentum" else "m"
+    good = make_optimizer(name, 0.05)
+    good.load_state_dict(state, params=params)  # fits
+    cases = {
+        "shape": {**state, f"{slot}/w": np.zeros(7, state[f"{slot}/w"].dtype)},
+        "dtype": {**state, f"{slot}/w": state[f"{slot}/w"].astype(np.float32)},
+        "nan": {**state, f"{slot}/w": np.full_like(state[f"{slot}/w"], np.nan)},
+        "unknown parameter": {**state, f"{slot}/zz": state[f"{slot}/w"]},
+        "incomplete": {k: v for k, v in state.items() if k != f"{slot}/w"},
+    }
+    for what, bad in cases.items():
+        opt = make_optimizer(name, 0.05)
+        before = opt.state_dict()
+        with pytest.raises(CheckpointError):
+            opt.load_state_dict(bad, params=params)
+        assert opt.state_dict().keys() == before.keys(), what  # nothing half-loaded
+
+
+def test_a_loaded_slot_of_another_shape_is_never_reset_to_zeros():
+    state = _state_after_one_step("momentum")
+    opt = make_optimizer("momentum", 0.05, momentum=0.8)
+    opt.load_state_dict({**state, "v/w": np.ones(7)})  # no parameters to check against
+    with pytest.raises(CheckpointError, match="v/w"):
+        opt.step(_p(), G2)
+
+
+@pytest.mark.parametrize("key, value", [("lr", "fast"), ("lr", -1.0), ("t", 1.5), ("t", -2),
+                                        ("beta1", 1.0), ("eps", 0.0), ("t", None)])
+def test_scalars_of_the_wrong_type_or_range_are_refused(key, value):
+    state = _state_after_one_step("adam")
+    state = {**state, key: value} if value is not None else {
+        k: v for k, v in state.items() if k != key}
+    opt = Adam(0.1)
+    with pytest.raises(CheckpointError, match=key):
+        opt.load_state_dict(state)
+    assert opt.lr == 0.1 and opt.t == 0  # unchanged
