@@ -76,8 +76,13 @@ def gru_forward_tm(x, h0, Wx, Wh, b):
     T, N, D = x.shape
     H = Wh.shape[0]
     H2 = 2 * H
-    gates = np.matmul(x.reshape(T * N, D), Wx).reshape(T, N, 3 * H)  # input projection u
-    gates += b
+    # sigmoid(a) = 0.5 tanh(a / 2) + 0.5: the z and r columns of the weights are halved (exact
+    # in binary floating point), so their sigmoid is one tanh plus a scale and shift
+    half = np.ones(3 * H, dtype=Wh.dtype)
+    half[:H2] = 0.5
+    Wh_s = Wh * half
+    gates = np.matmul(x.reshape(T * N, D), Wx * half).reshape(T, N, 3 * H)  # input projection u
+    gates += b * half
     h = np.empty((T, N, H), dtype=gates.dtype)
     v_n = np.empty_like(h)
     rec = np.empty((N, 3 * H), dtype=gates.dtype)
@@ -88,14 +93,16 @@ def gru_forward_tm(x, h0, Wx, Wh, b):
             gt = gates[t]
             zr, n = gt[:, :H2], gt[:, H2:]
             if prev is not None:
-                np.matmul(prev, Wh, out=rec)
+                np.matmul(prev, Wh_s, out=rec)
                 zr += rec[:, :H2]
-                sigmoid(zr, out=zr)
+            np.tanh(zr, out=zr)
+            zr *= 0.5
+            zr += 0.5
+            if prev is not None:
                 np.copyto(v_n[t], rec[:, H2:])
                 np.multiply(gt[:, H:H2], v_n[t], out=tmp)  # r * v_n
                 n += tmp
             else:
-                sigmoid(zr, out=zr)
                 v_n[t] = 0
             np.tanh(n, out=n)
             # h = n + z * (prev - n)
@@ -133,42 +140,38 @@ def gru_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
     du, dv = grad[:, :, H:], grad[:, :, :H3]
     # Wh with its column blocks in dv's order [n, z, r]
     Wh_nzr = np.concatenate([Wh[:, H2:], Wh[:, :H2]], axis=1)
-    z, r, n = (gates[cut:, :, k * H : (k + 1) * H] for k in range(3))
     if cut < T:
-        # Coefficients independent of the upstream gradient, for all steps at once:
-        # du_n = dh (1 - z)(1 - n^2), du_z = dh (h_{t-1} - n) z (1 - z), du_r = du_n v_n r (1 - r)
-        k_n = n * n
-        np.subtract(1, k_n, out=k_n)
-        k_z = 1 - z
-        k_n *= k_z
-        k_z *= z
-        prev0 = h[cut - 1] if cut > 0 else h0
-        zn = np.empty((N, H), dtype=h.dtype)  # h_{t-1} - n at the first step
-        if prev0 is None:
-            np.negative(n[0], out=zn)
-        else:
-            np.subtract(prev0, n[0], out=zn)
-        k_z[0] *= zn
-        if T - cut > 1:
-            hp_n = h[cut : T - 1] - n[1:]
-            k_z[1:] *= hp_n
-        k_r = 1 - r
-        k_r *= r
-        k_r *= v_n[cut:]
-
+        # du_n = dh (1 - z)(1 - n^2), du_z = dh (h_{t-1} - n) z (1 - z), du_r = du_n v_n r (1 - r),
+        # dv_n = r du_n; computed per step while the step's gates are in cache
+        s1 = np.empty((N, H), dtype=h.dtype)
+        s2 = np.empty((N, H), dtype=h.dtype)
         tmp = np.empty((N, H), dtype=h.dtype)
         WhT = Wh_nzr.T
         with _loop_context():
             for t in range(T - 1, cut - 1, -1):
-                k = t - cut
                 gt, dht = grad[t], dh[t]
+                zt, rt, nt = gates[t, :, :H], gates[t, :, H:H2], gates[t, :, H2:]
+                prev = h[t - 1] if t > 0 else h0
                 dun = gt[:, H3:]
-                np.multiply(dht, k_n[k], out=dun)
-                np.multiply(dht, k_z[k], out=gt[:, H:H2])
-                np.multiply(dun, k_r[k], out=gt[:, H2:H3])
-                np.multiply(dun, r[k], out=gt[:, :H])
+                np.subtract(1, zt, out=s1)
+                np.multiply(nt, nt, out=s2)
+                np.subtract(1, s2, out=s2)
+                s2 *= s1
+                np.multiply(dht, s2, out=dun)
+                s1 *= zt
+                if prev is None:
+                    np.negative(nt, out=s2)
+                else:
+                    np.subtract(prev, nt, out=s2)
+                s2 *= dht
+                np.multiply(s1, s2, out=gt[:, H:H2])
+                np.subtract(1, rt, out=s1)
+                s1 *= rt
+                s1 *= v_n[t]
+                np.multiply(dun, s1, out=gt[:, H2:H3])
+                np.multiply(dun, rt, out=gt[:, :H])
                 if t > cut:
-                    np.multiply(dht, z[k], out=tmp)  # the direct path z * h_{t-1}
+                    np.multiply(dht, zt, out=tmp)  # the direct path z * h_{t-1}
                     if dh_up is None:
                         np.matmul(gt[:, :H3], WhT, out=dh[t - 1])
                     else:

@@ -14,9 +14,9 @@ h[c-1] and c[c-1] (or h0, c0 when c = 0) are constants. ``None`` or 0 is full BP
 Fast path (``lstm_forward_tm`` / ``lstm_backward_tm``, time-major (T, N, ...)): the input
 projection for all steps is one (T*N, D) @ (D, 4H) matmul; the loops do one (N, H) @ (H, 4H)
 (forward) or (N, 4H) @ (4H, H) (backward) matmul per step into preallocated buffers and a few
-elementwise ops on (N, H) views; the gate derivatives that do not depend on the upstream
-gradient are computed for all steps at once before the backward loop; dWx, dWh and db are one
-matmul / sum each after it. The naive loop twins are in ``core.naive``.
+elementwise ops on (N, H) views (the backward computes the gate derivatives step by step, while
+that step's gates are in cache); dWx, dWh and db are one matmul / sum each after the loop.
+The naive loop twins are in ``core.naive``.
 """
 
 import numpy as np
@@ -94,8 +94,14 @@ def lstm_forward_tm(x, h0, Wx, Wh, b, c0=None):
     T, N, D = x.shape
     H = Wh.shape[0]
     H3 = 3 * H
-    gates = np.matmul(x.reshape(T * N, D), Wx).reshape(T, N, 4 * H)  # input projection
-    gates += b
+    # sigmoid(a) = 0.5 tanh(a / 2) + 0.5: with the i, f, o columns of the weights halved (exact
+    # in binary floating point) one tanh over the whole contiguous (N, 4H) row block gives
+    # tanh(a_g) and, after a scale and shift of the first 3H columns, the three sigmoids.
+    half = np.ones(4 * H, dtype=Wh.dtype)
+    half[:H3] = 0.5
+    Wx_s, Wh_s = Wx * half, Wh * half
+    gates = np.matmul(x.reshape(T * N, D), Wx_s).reshape(T, N, 4 * H)  # input projection
+    gates += b * half
     h = np.empty((T, N, H), dtype=gates.dtype)
     c = np.empty_like(h)
     tanh_c = np.empty_like(h)
@@ -107,10 +113,12 @@ def lstm_forward_tm(x, h0, Wx, Wh, b, c0=None):
             prev_c = c[t - 1] if t > 0 else c0
             gt = gates[t]
             if prev_h is not None:
-                np.matmul(prev_h, Wh, out=rec)
+                np.matmul(prev_h, Wh_s, out=rec)
                 gt += rec
-            sigmoid(gt[:, :H3], out=gt[:, :H3])  # i, f, o in one call
-            np.tanh(gt[:, H3:], out=gt[:, H3:])
+            np.tanh(gt, out=gt)
+            ifo = gt[:, :H3]
+            ifo *= 0.5
+            ifo += 0.5
             np.multiply(gt[:, :H], gt[:, H3:], out=c[t])  # i * g
             if prev_c is not None:
                 np.multiply(gt[:, H : 2 * H], prev_c, out=tmp)
@@ -164,56 +172,50 @@ def lstm_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=Tru
     dc[:cut] = 0
     da = np.empty_like(gates)
     da[:cut] = 0
-    i, f, o, g = (gates[cut:, :, k * H : (k + 1) * H] for k in range(4))
     if cut < T:
-        # Coefficients independent of the upstream gradient, for all steps at once:
-        # dc_t += dh_t * o (1 - tanh^2 c_t); da_[i,f,o,g] = [dc, dc, dh, dc] * coef[i,f,o,g].
-        tc = tanh_c[cut:]
-        dh_to_dc = tc * tc
-        np.subtract(1, dh_to_dc, out=dh_to_dc)
-        dh_to_dc *= o
-        coef = np.empty_like(gates[cut:])
-        ci, cf, co, cg = (coef[:, :, k * H : (k + 1) * H] for k in range(4))
-        np.subtract(1, i, out=ci)
-        ci *= i
-        ci *= g
-        np.subtract(1, f, out=cf)
-        cf *= f
-        cf[1:] *= c[cut : T - 1]
-        prev_c0 = c[cut - 1] if cut > 0 else c0
-        if prev_c0 is None:
-            cf[0] = 0
-        else:
-            cf[0] *= prev_c0
-        np.subtract(1, o, out=co)
-        co *= o
-        co *= tc
-        np.multiply(g, g, out=cg)
-        np.subtract(1, cg, out=cg)
-        cg *= i
-
+        # Per step, while the step's gates are in cache:
+        # dc_t = f_{t+1} dc_{t+1} + dh_t o (1 - tanh^2 c_t),
+        # da_t = [dc g i(1-i), dc c_{t-1} f(1-f), dh tanh(c_t) o(1-o), dc i (1-g^2)]
+        ds = np.empty((N, H3), dtype=h.dtype)  # s (1 - s) for i, f, o
+        s1 = np.empty((N, H), dtype=h.dtype)
         tmp = np.empty((N, H), dtype=h.dtype)
         WhT = Wh.T
         with _loop_context():
             for t in range(T - 1, cut - 1, -1):
-                k = t - cut
+                gt, dat, dht, dct, tct = gates[t], da[t], dh[t], dc[t], tanh_c[t]
+                ifo, g = gt[:, :H3], gt[:, H3:]
+                prev_c = c[t - 1] if t > 0 else c0
+                np.multiply(tct, tct, out=s1)
+                np.subtract(1, s1, out=s1)
+                s1 *= gt[:, H2:H3]
                 if t == T - 1:
-                    np.multiply(dh[t], dh_to_dc[k], out=dc[t])
+                    np.multiply(dht, s1, out=dct)
                 else:  # dc[t] already holds f_{t+1} * dc_{t+1}
-                    np.multiply(dh[t], dh_to_dc[k], out=tmp)
-                    dc[t] += tmp
-                dat, ck = da[t], coef[k]
-                np.multiply(dc[t], ck[:, :H], out=dat[:, :H])
-                np.multiply(dc[t], ck[:, H:H2], out=dat[:, H:H2])
-                np.multiply(dh[t], ck[:, H2:H3], out=dat[:, H2:H3])
-                np.multiply(dc[t], ck[:, H3:], out=dat[:, H3:])
+                    s1 *= dht
+                    dct += s1
+                np.subtract(1, ifo, out=ds)
+                ds *= ifo
+                d_i, d_f, d_o = ds[:, :H], ds[:, H:H2], ds[:, H2:]
+                d_i *= g
+                np.multiply(dct, d_i, out=dat[:, :H])
+                if prev_c is None:
+                    dat[:, H:H2] = 0
+                else:
+                    d_f *= prev_c
+                    np.multiply(dct, d_f, out=dat[:, H:H2])
+                d_o *= tct
+                np.multiply(dht, d_o, out=dat[:, H2:H3])
+                np.multiply(g, g, out=s1)
+                np.subtract(1, s1, out=s1)
+                s1 *= gt[:, :H]
+                np.multiply(dct, s1, out=dat[:, H3:])
                 if t > cut:
                     if dh_up is None:
                         np.matmul(dat, WhT, out=dh[t - 1])
                     else:
                         np.matmul(dat, WhT, out=tmp)
                         dh[t - 1] += tmp
-                    np.multiply(dc[t], f[k], out=dc[t - 1])
+                    np.multiply(dct, gt[:, H:H2], out=dc[t - 1])
 
     G = 4 * H
     da_flat = da[cut:].reshape(-1, G)
