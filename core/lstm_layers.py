@@ -14,8 +14,9 @@ h[c-1] and c[c-1] (or h0, c0 when c = 0) are constants. ``None`` or 0 is full BP
 Fast path (``lstm_forward_tm`` / ``lstm_backward_tm``, time-major (T, N, ...)): the input
 projection for all steps is one (T*N, D) @ (D, 4H) matmul; the loops do one (N, H) @ (H, 4H)
 (forward) or (N, 4H) @ (4H, H) (backward) matmul per step into preallocated buffers and a few
-elementwise ops on (N, H) views (the backward computes the gate derivatives step by step, while
-that step's gates are in cache); dWx, dWh and db are one matmul / sum each after the loop.
+elementwise ops on contiguous (N, H) gate blocks (the backward computes the gate derivatives
+step by step, while that step's gates are in cache); dWx, dWh and db are one matmul / sum each
+after the loop.
 The naive loop twins are in ``core.naive``.
 """
 
@@ -87,25 +88,30 @@ def lstm_forward_tm(x, h0, Wx, Wh, b, c0=None):
     """Whole sequence, time-major.
 
     x (T, N, D), h0 (N, H) or None, Wx (D, 4H), Wh (H, 4H), b (4H,), c0 (N, H) or None
-    -> h (T, N, H), cache. ``cache['gates']`` (T, N, 4H) holds the gate values [i, f, o, g]
-    (after their nonlinearities), ``cache['c']`` (T, N, H) the cell states c_t and
-    ``cache['tanh_c']`` (T, N, H) tanh(c_t).
+    -> h (T, N, H), cache. ``cache['gates']`` (T, 4, N, H) holds the gate values i, f, o, g
+    (after their nonlinearities) block by block, ``cache['c']`` (T, N, H) the cell states c_t
+    and ``cache['tanh_c']`` (T, N, H) tanh(c_t).
     """
     T, N, D = x.shape
     H = Wh.shape[0]
-    H3 = 3 * H
     # sigmoid(a) = 0.5 tanh(a / 2) + 0.5: with the i, f, o columns of the weights halved (exact
-    # in binary floating point) one tanh over the whole contiguous (N, 4H) row block gives
-    # tanh(a_g) and, after a scale and shift of the first 3H columns, the three sigmoids.
+    # in binary floating point) one tanh over a step's four blocks gives tanh(a_g) and, after a
+    # scale and shift of the first three, the sigmoids.
     half = np.ones(4 * H, dtype=Wh.dtype)
-    half[:H3] = 0.5
-    Wx_s, Wh_s = Wx * half, Wh * half
-    gates = np.matmul(x.reshape(T * N, D), Wx_s).reshape(T, N, 4 * H)  # input projection
-    gates += b * half
+    half[: 3 * H] = 0.5
+    Wh_s = Wh * half
+    proj = np.matmul(x.reshape(T * N, D), Wx * half)  # input projection, all steps
+    # The gates live block by block, (T, 4, N, H): NumPy's elementwise loops run several times
+    # faster on contiguous (N, H) blocks than on (N, H) column slices of (N, 4H) rows.
+    gates = np.empty((T, 4, N, H), dtype=proj.dtype)
+    np.add(proj.reshape(T, N, 4, H).transpose(0, 2, 1, 3), (b * half).reshape(4, 1, H),
+           out=gates)
+    del proj
     h = np.empty((T, N, H), dtype=gates.dtype)
     c = np.empty_like(h)
     tanh_c = np.empty_like(h)
     rec = np.empty((N, 4 * H), dtype=gates.dtype)
+    rec_blocks = rec.reshape(N, 4, H).transpose(1, 0, 2)  # (4, N, H) view
     tmp = np.empty((N, H), dtype=gates.dtype)
     with _loop_context():
         for t in range(T):
@@ -114,17 +120,17 @@ def lstm_forward_tm(x, h0, Wx, Wh, b, c0=None):
             gt = gates[t]
             if prev_h is not None:
                 np.matmul(prev_h, Wh_s, out=rec)
-                gt += rec
+                gt += rec_blocks
             np.tanh(gt, out=gt)
-            ifo = gt[:, :H3]
+            ifo = gt[:3]
             ifo *= 0.5
             ifo += 0.5
-            np.multiply(gt[:, :H], gt[:, H3:], out=c[t])  # i * g
+            np.multiply(gt[0], gt[3], out=c[t])  # i * g
             if prev_c is not None:
-                np.multiply(gt[:, H : 2 * H], prev_c, out=tmp)
+                np.multiply(gt[1], prev_c, out=tmp)
                 c[t] += tmp
             np.tanh(c[t], out=tanh_c[t])
-            np.multiply(gt[:, 2 * H : H3], tanh_c[t], out=h[t])
+            np.multiply(gt[2], tanh_c[t], out=h[t])
     cache = {"x": x, "h0": h0, "c0": c0, "Wx": Wx, "Wh": Wh, "gates": gates, "c": c,
              "tanh_c": tanh_c, "h": h}
     return h, cache
@@ -164,60 +170,61 @@ def lstm_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=Tru
     gates, c, tanh_c, h = cache["gates"], cache["c"], cache["tanh_c"], cache["h"]
     T, N, H = h.shape
     D = x.shape[2]
-    H2, H3 = 2 * H, 3 * H
+    G = 4 * H
     cut = 0 if bptt_cut is None else max(0, min(int(bptt_cut), T))
 
     dh = _upstream(h, dh_up, dh_last, cut)
     dc = np.empty_like(h)  # steps >= cut are all written by the loop below
     dc[:cut] = 0
-    da = np.empty_like(gates)
+    da = np.empty((T, N, G), dtype=h.dtype)  # row-major for the matmuls
     da[:cut] = 0
     if cut < T:
-        # Per step, while the step's gates are in cache:
+        # Per step, on contiguous (N, H) blocks while the step's gates are in cache:
         # dc_t = f_{t+1} dc_{t+1} + dh_t o (1 - tanh^2 c_t),
         # da_t = [dc g i(1-i), dc c_{t-1} f(1-f), dh tanh(c_t) o(1-o), dc i (1-g^2)]
-        ds = np.empty((N, H3), dtype=h.dtype)  # s (1 - s) for i, f, o
+        dblk = np.empty((4, N, H), dtype=h.dtype)
         s1 = np.empty((N, H), dtype=h.dtype)
         tmp = np.empty((N, H), dtype=h.dtype)
         WhT = Wh.T
         with _loop_context():
             for t in range(T - 1, cut - 1, -1):
-                gt, dat, dht, dct, tct = gates[t], da[t], dh[t], dc[t], tanh_c[t]
-                ifo, g = gt[:, :H3], gt[:, H3:]
+                gt, dht, dct, tct = gates[t], dh[t], dc[t], tanh_c[t]
+                i, f, o, g = gt
                 prev_c = c[t - 1] if t > 0 else c0
                 np.multiply(tct, tct, out=s1)
                 np.subtract(1, s1, out=s1)
-                s1 *= gt[:, H2:H3]
+                s1 *= o
                 if t == T - 1:
                     np.multiply(dht, s1, out=dct)
                 else:  # dc[t] already holds f_{t+1} * dc_{t+1}
                     s1 *= dht
                     dct += s1
-                np.subtract(1, ifo, out=ds)
-                ds *= ifo
-                d_i, d_f, d_o = ds[:, :H], ds[:, H:H2], ds[:, H2:]
-                d_i *= g
-                np.multiply(dct, d_i, out=dat[:, :H])
+                d_ifo = dblk[:3]
+                np.subtract(1, gt[:3], out=d_ifo)
+                d_ifo *= gt[:3]
+                dblk[0] *= g
+                dblk[0] *= dct
                 if prev_c is None:
-                    dat[:, H:H2] = 0
+                    dblk[1] = 0
                 else:
-                    d_f *= prev_c
-                    np.multiply(dct, d_f, out=dat[:, H:H2])
-                d_o *= tct
-                np.multiply(dht, d_o, out=dat[:, H2:H3])
-                np.multiply(g, g, out=s1)
-                np.subtract(1, s1, out=s1)
-                s1 *= gt[:, :H]
-                np.multiply(dct, s1, out=dat[:, H3:])
+                    dblk[1] *= prev_c
+                    dblk[1] *= dct
+                dblk[2] *= tct
+                dblk[2] *= dht
+                np.multiply(g, g, out=dblk[3])
+                np.subtract(1, dblk[3], out=dblk[3])
+                dblk[3] *= i
+                dblk[3] *= dct
+                dat = da[t]
+                np.copyto(dat.reshape(N, 4, H), dblk.transpose(1, 0, 2))
                 if t > cut:
                     if dh_up is None:
                         np.matmul(dat, WhT, out=dh[t - 1])
                     else:
                         np.matmul(dat, WhT, out=tmp)
                         dh[t - 1] += tmp
-                    np.multiply(dct, gt[:, H:H2], out=dc[t - 1])
+                    np.multiply(dct, f, out=dc[t - 1])
 
-    G = 4 * H
     da_flat = da[cut:].reshape(-1, G)
     dWx = x[cut:].reshape(-1, D).T @ da_flat
     start = max(cut, 1)  # h_{-1} = h0: the t = 0 term is added separately
@@ -228,7 +235,7 @@ def lstm_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=Tru
             dWh += h0.T @ da[0]
             dh0 = da[0] @ Wh.T
         if c0 is not None:
-            dc0 = dc[0] * gates[0, :, H:H2]
+            dc0 = dc[0] * gates[0, 1]
     db = da_flat.sum(axis=0)
     dx = None
     if need_dx:
@@ -242,10 +249,9 @@ def lstm_trace(cache, grads):
     """Batch-major copies for the explorer: {'gates': {'i', 'f', 'o', 'g': (N, T, H)},
     'cell': c_t (N, T, H), 'dc': total dL/dc_t (N, T, H)}."""
     gates = cache["gates"]
-    H = cache["h"].shape[2]
     bm = lambda a: np.ascontiguousarray(a.transpose(1, 0, 2))  # noqa: E731
     return {
-        "gates": {name: bm(gates[:, :, k * H : (k + 1) * H]) for k, name in enumerate(BLOCKS)},
+        "gates": {name: bm(gates[:, k]) for k, name in enumerate(BLOCKS)},
         "cell": bm(cache["c"]),
         "dc": bm(grads.extra["dc"]),
     }
