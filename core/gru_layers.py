@@ -70,8 +70,8 @@ def gru_forward_tm(x, h0, Wx, Wh, b):
     """Whole sequence, time-major.
 
     x (T, N, D), h0 (N, H) or None, Wx (D, 3H), Wh (H, 3H), b (3H,) -> h (T, N, H), cache.
-    ``cache['gates']`` (T, N, 3H) holds the gate values [z, r, n] (after their
-    nonlinearities); ``cache['v_n']`` (T, N, H) the n block of h_{t-1} @ Wh.
+    ``cache['gates']`` (T, 3, N, H) holds the gate values z, r, n (after their
+    nonlinearities) block by block; ``cache['v_n']`` (T, N, H) the n block of h_{t-1} @ Wh.
     """
     T, N, D = x.shape
     H = Wh.shape[0]
@@ -81,26 +81,32 @@ def gru_forward_tm(x, h0, Wx, Wh, b):
     half = np.ones(3 * H, dtype=Wh.dtype)
     half[:H2] = 0.5
     Wh_s = Wh * half
-    gates = np.matmul(x.reshape(T * N, D), Wx * half).reshape(T, N, 3 * H)  # input projection u
-    gates += b * half
+    proj = np.matmul(x.reshape(T * N, D), Wx * half)  # input projection u, all steps
+    # The gates live block by block, (T, 3, N, H): NumPy's elementwise loops run several times
+    # faster on contiguous (N, H) blocks than on (N, H) column slices of (N, 3H) rows.
+    gates = np.empty((T, 3, N, H), dtype=proj.dtype)
+    np.add(proj.reshape(T, N, 3, H).transpose(0, 2, 1, 3), (b * half).reshape(3, 1, H),
+           out=gates)
+    del proj
     h = np.empty((T, N, H), dtype=gates.dtype)
     v_n = np.empty_like(h)
     rec = np.empty((N, 3 * H), dtype=gates.dtype)
+    rec_blocks = rec.reshape(N, 3, H).transpose(1, 0, 2)  # (3, N, H) view
     tmp = np.empty((N, H), dtype=gates.dtype)
     with _loop_context():
         for t in range(T):
             prev = h[t - 1] if t > 0 else h0
             gt = gates[t]
-            zr, n = gt[:, :H2], gt[:, H2:]
+            zr, z, r, n = gt[:2], gt[0], gt[1], gt[2]
             if prev is not None:
                 np.matmul(prev, Wh_s, out=rec)
-                zr += rec[:, :H2]
+                zr += rec_blocks[:2]
             np.tanh(zr, out=zr)
             zr *= 0.5
             zr += 0.5
             if prev is not None:
-                np.copyto(v_n[t], rec[:, H2:])
-                np.multiply(gt[:, H:H2], v_n[t], out=tmp)  # r * v_n
+                np.copyto(v_n[t], rec_blocks[2])
+                np.multiply(r, v_n[t], out=tmp)
                 n += tmp
             else:
                 v_n[t] = 0
@@ -108,9 +114,9 @@ def gru_forward_tm(x, h0, Wx, Wh, b):
             # h = n + z * (prev - n)
             if prev is not None:
                 np.subtract(prev, n, out=tmp)
-                tmp *= gt[:, :H]
+                tmp *= z
             else:
-                np.multiply(gt[:, :H], n, out=tmp)
+                np.multiply(z, n, out=tmp)
                 np.negative(tmp, out=tmp)
             np.add(n, tmp, out=h[t])
     cache = {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "gates": gates, "v_n": v_n, "h": h}
@@ -150,7 +156,7 @@ def gru_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
         with _loop_context():
             for t in range(T - 1, cut - 1, -1):
                 gt, dht = grad[t], dh[t]
-                zt, rt, nt = gates[t, :, :H], gates[t, :, H:H2], gates[t, :, H2:]
+                zt, rt, nt = gates[t]
                 prev = h[t - 1] if t > 0 else h0
                 dun = gt[:, H3:]
                 np.subtract(1, zt, out=s1)
@@ -187,7 +193,7 @@ def gru_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
     dh0 = None
     if cut == 0 and T > 0 and h0 is not None:
         dWh_nzr += h0.T @ dv[0]
-        dh0 = dh[0] * gates[0, :, :H] + dv[0] @ Wh_nzr.T
+        dh0 = dh[0] * gates[0, 0] + dv[0] @ Wh_nzr.T
     dWh = np.concatenate([dWh_nzr[:, H:], dWh_nzr[:, :H]], axis=1)
     db = du_flat.sum(axis=0)
     dx = None
@@ -201,6 +207,5 @@ def gru_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
 def gru_trace(cache, grads):
     """Batch-major copies for the explorer: {'gates': {'z', 'r', 'n': (N, T, H)}}."""
     gates = cache["gates"]
-    H = cache["h"].shape[2]
-    return {"gates": {name: np.ascontiguousarray(
-        gates[:, :, k * H : (k + 1) * H].transpose(1, 0, 2)) for k, name in enumerate(BLOCKS)}}
+    return {"gates": {name: np.ascontiguousarray(gates[:, k].transpose(1, 0, 2))
+                      for k, name in enumerate(BLOCKS)}}
