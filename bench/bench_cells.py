@@ -7,16 +7,18 @@ Run from the repository root:
 
 One step is the time-major sequence forward (zero initial state) + its backward from a
 gradient on the last state only, without dx (what the row model needs: its input is the
-image), at B 128, T 32, D 96, H 256 and one BLAS thread. Medians over repetitions after
-warm-up. Two matmul references are timed in the same run: the same matmuls the step does
-(the input projection, T-1 recurrent products forward and backward, dWx, dWh) as plain
-sgemm calls into preallocated outputs, which is the step's peak on this BLAS and gives the
-fraction of peak; and a 1024^3 sgemm for the machine's rate. If PyTorch is importable,
+image), at B 128, T 32, D 96, H 256 and one BLAS thread. Medians over a few rounds; each
+round times the NumPy step, its matmuls alone and PyTorch one after the other (after warm-up),
+so a change in the machine's load hits all three. Two matmul references: the same matmuls the
+step does (the input projection, T-1 recurrent products forward and backward, dWx, dWh) as
+plain sgemm calls into preallocated outputs, which is the step's peak on this BLAS and gives
+the fraction of peak; and a 1024^3 sgemm for the machine's rate. If PyTorch is importable,
 nn.RNN / nn.LSTM / nn.GRU forward + backward of the same sizes (input without gradient,
-h_n.backward) are timed at one thread, each cell in a fresh subprocess so that PyTorch's
-OpenMP threads never overlap the NumPy timings; ``speed_vs_torch`` > 1 means rnnscope is
-faster. The JSON records ``uptime`` before and after: on a shared machine speeds vary, so
-compare ratios from one run.
+h_n.backward) are timed at one thread, in fresh subprocesses so that PyTorch's OpenMP
+threads never overlap the NumPy timings; ``speed_vs_torch`` > 1 means rnnscope is
+faster (``speed_vs_torch_cpu`` compares process CPU times, steadier on a loaded machine). The
+JSON records ``uptime`` before and after: on a shared machine speeds vary, so compare ratios
+from one run.
 """
 
 import argparse
@@ -46,20 +48,27 @@ B, T, D, H = 128, 32, 96, 256
 BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def median_seconds(fn, reps, warmup=2, budget_s=40.0):
-    """(median, min, number of timed calls) over ``reps`` calls after ``warmup``; stops early
-    (after at least 5) once ``budget_s`` is spent."""
+def samples(fn, reps, warmup=2, budget_s=30.0):
+    """(wall seconds, process CPU seconds) lists of ``reps`` calls after ``warmup`` calls; stops
+    early (after at least 3) once ``budget_s`` is spent. On a loaded machine the CPU time is
+    steadier than the wall time."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     start = time.perf_counter()
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 5 and time.perf_counter() - start > budget_s:
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        if len(wall) >= 3 and time.perf_counter() - start > budget_s:
             break
-    return float(np.median(times)), float(np.min(times)), len(times)
+    return wall, cpu
+
+
+def summary(wall, cpu):
+    return {"median_ms": 1e3 * float(np.median(wall)), "best_ms": 1e3 * float(np.min(wall)),
+            "cpu_ms": 1e3 * float(np.median(cpu)), "reps": len(wall)}
 
 
 def step_gflop(G):
@@ -126,8 +135,8 @@ def sgemm_gflops(reps, n=1024):
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), np.float32)
-    med, best, _ = median_seconds(lambda: np.matmul(a, b, out=out), reps)
-    return {"median": 2 * n**3 / med / 1e9, "best": 2 * n**3 / best / 1e9}
+    wall, _ = samples(lambda: np.matmul(a, b, out=out), reps)
+    return {"median": 2 * n**3 / np.median(wall) / 1e9, "best": 2 * n**3 / np.min(wall) / 1e9}
 
 
 def time_torch_cell(cell, reps):
@@ -146,9 +155,8 @@ def time_torch_cell(cell, reps):
         h_n = out[0] if cell == "lstm" else out
         h_n.backward(dlast)
 
-    med, best, done = median_seconds(step, reps)
-    return {"median_ms": 1e3 * med, "best_ms": 1e3 * best, "reps": done,
-            "images_per_s": B / med, "torch": torch.__version__,
+    wall, cpu = samples(step, reps)
+    return {"wall": wall, "cpu": cpu, "torch": torch.__version__,
             "torch_threads": torch.get_num_threads()}
 
 
@@ -171,7 +179,7 @@ def main(argv=None):
         cell, reps = args.torch_one
         print(json.dumps(time_torch_cell(cell, int(reps))))
         return
-    reps = 7 if args.quick else 25
+    rounds, reps = (2, 4) if args.quick else (4, 8)
     have_torch = importlib.util.find_spec("torch") is not None
     blas = [{k: d.get(k) for k in ("internal_api", "version", "architecture")}
             for d in threadpool_info()]
@@ -182,33 +190,54 @@ def main(argv=None):
               "blas": blas, "dtype": "float32", "blas_threads": 1,
               "sizes": {"B": B, "T": T, "D": D, "H": H},
               "step": "time-major forward from h0 = 0 + backward from dh_last, no dx",
-              "note": "medians; the machine may be shared - see load_before/load_after",
+              "note": (f"medians over {rounds} rounds of {reps} calls; in each round the NumPy "
+                       "step, its matmuls alone and PyTorch are timed one after the other, so "
+                       "load changes hit all three; the machine may be shared - see "
+                       "load_before/load_after"),
               "cells": {}}
     print(f"load average before: {result['load_before']}")
     rng = np.random.default_rng(0)
     with threadpool_limits(limits=1, user_api="blas"):
-        result["sgemm_1024_gflops"] = sgemm_gflops(reps)
+        result["sgemm_1024_gflops"] = sgemm_gflops(3 * reps)
         print(f"float32 sgemm 1024^3 at 1 thread: {result['sgemm_1024_gflops']['median']:.1f} "
               f"GFLOP/s")
         for cell in args.cells:
             G = BLOCKS[cell]
             gflop = step_gflop(G)
-            med, best, done = median_seconds(numpy_cell(cell, rng), reps)
-            mm_med, _, _ = median_seconds(matmul_reference(G, rng), reps)
-            r = {"median_ms": 1e3 * med, "best_ms": 1e3 * best, "reps": done,
-                 "images_per_s": B / med, "matmul_gflop": gflop, "gflops": gflop / med,
-                 "same_matmuls_ms": 1e3 * mm_med, "fraction_of_matmul_peak": mm_med / med,
-                 "fraction_of_sgemm_1024": gflop / med / result["sgemm_1024_gflops"]["median"]}
-            line = (f"{cell:5s} {r['median_ms']:7.1f} ms/step (best {r['best_ms']:.1f}), "
-                    f"{r['images_per_s']:6.0f} images/s, {r['gflops']:.1f} GFLOP/s; its matmuls "
-                    f"alone {r['same_matmuls_ms']:.1f} ms -> {100 * r['fraction_of_matmul_peak']:.0f}"
-                    f"% of matmul peak")
+            step, ref = numpy_cell(cell, rng), matmul_reference(G, rng)
+            ours, mats, theirs = ([], []), ([], []), ([], [])
+            for _ in range(rounds):
+                for acc, (wall, cpu) in ((ours, samples(step, reps)), (mats, samples(ref, reps))):
+                    acc[0].extend(wall)
+                    acc[1].extend(cpu)
+                if have_torch:
+                    t = torch_in_subprocess(cell, reps)
+                    theirs[0].extend(t["wall"])
+                    theirs[1].extend(t["cpu"])
+            r, m = summary(*ours), summary(*mats)
+            med = r["median_ms"] / 1e3
+            r.update({"images_per_s": B / med, "images_per_cpu_s": 1e3 * B / r["cpu_ms"],
+                      "matmul_gflop": gflop, "gflops": gflop / med,
+                      "same_matmuls": m,
+                      "fraction_of_matmul_peak": m["median_ms"] / r["median_ms"],
+                      "fraction_of_matmul_peak_cpu": m["cpu_ms"] / r["cpu_ms"],
+                      "fraction_of_sgemm_1024": (gflop / med
+                                                 / result["sgemm_1024_gflops"]["median"])})
+            line = (f"{cell:5s} {r['median_ms']:7.1f} ms/step (best {r['best_ms']:.1f}, CPU "
+                    f"{r['cpu_ms']:.1f}), {r['images_per_s']:6.0f} images/s, "
+                    f"{r['gflops']:.1f} GFLOP/s; its matmuls alone {m['median_ms']:.1f} ms -> "
+                    f"{100 * r['fraction_of_matmul_peak']:.0f}% of matmul peak "
+                    f"(CPU {100 * r['fraction_of_matmul_peak_cpu']:.0f}%)")
             if have_torch:
-                t = torch_in_subprocess(cell, reps)
-                r["torch"] = t
-                r["speed_vs_torch"] = t["median_ms"] / r["median_ms"]
-                line += (f"; PyTorch {t['median_ms']:.1f} ms -> rnnscope/PyTorch speed "
-                         f"{r['speed_vs_torch']:.2f}x")
+                tt = summary(*theirs)
+                tt.update(torch=t["torch"], torch_threads=t["torch_threads"],
+                          images_per_s=1e3 * B / tt["median_ms"])
+                r["torch"] = tt
+                r["speed_vs_torch"] = tt["median_ms"] / r["median_ms"]
+                r["speed_vs_torch_cpu"] = tt["cpu_ms"] / r["cpu_ms"]
+                line += (f"; PyTorch {tt['median_ms']:.1f} ms (CPU {tt['cpu_ms']:.1f}) -> "
+                         f"rnnscope/PyTorch speed {r['speed_vs_torch']:.2f}x "
+                         f"(CPU time {r['speed_vs_torch_cpu']:.2f}x)")
             print(line)
             result["cells"][cell] = r
     if not have_torch:

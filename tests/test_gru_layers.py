@@ -200,3 +200,20 @@ def test_init_shapes_blocks_and_zero_bias(init):
             np.testing.assert_allclose(w.T @ w, 0.25 * np.eye(6), atol=1e-12)
     with pytest.raises(ConfigError, match="init"):
         gru_params(np.random.default_rng(0), 7, 6, init="normal")
+
+
+def test_cut_at_or_past_the_end_gives_no_gradient_and_one_step_works():
+    x, h0, Wx, Wh, b, rng = setup(9)
+    _, cache = gru_forward_tm(x, h0, Wx, Wh, b)
+    g = gru_backward_tm(cache, dh_last=np.ones((N, H)), bptt_cut=T + 3)
+    assert g.cut == T
+    for a in (g.dx, g.dWx, g.dWh, g.db, g.dh):
+        assert np.all(a == 0)
+    h1, step_cache = gru_step_forward(x[0], h0, Wx, Wh, b)
+    h, cache = gru_forward_tm(x[:1], h0, Wx, Wh, b)
+    np.testing.assert_allclose(h[0], h1, rtol=1e-12)
+    dlast = rng.standard_normal((N, H))
+    g = gru_backward_tm(cache, dh_last=dlast)
+    dx, dh0, dWx, dWh, db = gru_step_backward(dlast, step_cache)
+    for a, s in ((g.dx[0], dx), (g.extra["dh0"], dh0), (g.dWx, dWx), (g.dWh, dWh), (g.db, db)):
+        np.testing.assert_allclose(a, s, rtol=1e-11, atol=1e-14)

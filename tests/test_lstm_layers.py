@@ -242,3 +242,21 @@ def test_init_shapes_blocks_and_forget_bias(init):
     assert lstm_params(np.random.default_rng(0), 7, 6)["b_h"][6:12].tolist() == [1.0] * 6
     with pytest.raises(ConfigError, match="init"):
         lstm_params(np.random.default_rng(0), 7, 6, init="identity")
+
+
+def test_cut_at_or_past_the_end_gives_no_gradient_and_one_step_works():
+    x, h0, c0, Wx, Wh, b, rng = setup(9)
+    _, cache = lstm_forward_tm(x, h0, Wx, Wh, b, c0=c0)
+    g = lstm_backward_tm(cache, dh_last=np.ones((N, H)), bptt_cut=T + 3)
+    assert g.cut == T
+    for a in (g.dx, g.dWx, g.dWh, g.db, g.dh, g.extra["dc"]):
+        assert np.all(a == 0)
+    h1, c1, step_cache = lstm_step_forward(x[0], h0, c0, Wx, Wh, b)
+    h, cache = lstm_forward_tm(x[:1], h0, Wx, Wh, b, c0=c0)
+    np.testing.assert_allclose(h[0], h1, rtol=1e-12)
+    dlast = rng.standard_normal((N, H))
+    g = lstm_backward_tm(cache, dh_last=dlast)
+    dx, dh0, dc0, dWx, dWh, db = lstm_step_backward(dlast, np.zeros((N, H)), step_cache)
+    for a, s in ((g.dx[0], dx), (g.extra["dh0"], dh0), (g.extra["dc0"], dc0), (g.dWx, dWx),
+                 (g.dWh, dWh), (g.db, db)):
+        np.testing.assert_allclose(a, s, rtol=1e-11, atol=1e-14)
