@@ -62,3 +62,39 @@ def recurrent_weights(rng, H, scheme="xavier", gain=1.0, dtype=np.float32):
     raise ConfigError(
         f"init: unknown scheme {scheme!r}; choose one of {', '.join(INITS)}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Gated cells: W_xh (D, G*H), W_hh (H, G*H), b_h (G*H,) with G column blocks of width H
+# ---------------------------------------------------------------------------------------------
+
+GATED_INITS = ("xavier", "orthogonal")  # identity / normal stay the vanilla cell's
+
+
+def _gated_weights(rng, D, H, blocks, dtype, init, gain):
+    """W_xh: Xavier per (D, H) block; W_hh: ``init`` per (H, H) block times ``gain``."""
+    if init not in GATED_INITS:
+        raise ConfigError(
+            f"init: {init!r} is not available for gated cells; choose one of "
+            f"{', '.join(GATED_INITS)}"
+        )
+    W_xh = np.concatenate([xavier(rng, D, H, dtype) for _ in range(blocks)], axis=1)
+    make = (lambda: xavier(rng, H, H, dtype, gain)) if init == "xavier" else (
+        lambda: orthogonal(rng, H, dtype, gain))
+    W_hh = np.concatenate([make() for _ in range(blocks)], axis=1)
+    return W_xh, W_hh
+
+
+def lstm_params(rng, D, H, dtype=np.float32, init="xavier", gain=1.0, forget_bias=1.0):
+    """LSTM parameters, blocks [i, f, o, g]: {'W_xh' (D, 4H), 'W_hh' (H, 4H), 'b_h' (4H,)};
+    the forget block of b_h starts at ``forget_bias`` (so c_t is kept at first), the rest 0."""
+    W_xh, W_hh = _gated_weights(rng, D, H, 4, dtype, init, gain)
+    b_h = np.zeros(4 * H, dtype=dtype)
+    b_h[H : 2 * H] = forget_bias
+    return {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h}
+
+
+def gru_params(rng, D, H, dtype=np.float32, init="xavier", gain=1.0):
+    """GRU parameters, blocks [z, r, n]: {'W_xh' (D, 3H), 'W_hh' (H, 3H), 'b_h' (3H,) zeros}."""
+    W_xh, W_hh = _gated_weights(rng, D, H, 3, dtype, init, gain)
+    return {"W_xh": W_xh, "W_hh": W_hh, "b_h": np.zeros(3 * H, dtype=dtype)}

@@ -131,3 +131,108 @@ def conv_block_backward_naive(dout, cache):
     dr = maxpool2x2_backward_naive(dout, c_pool)
     dy = dr * (r > 0)
     return conv3x3_backward_naive(dy, c_conv)
+
+
+# ---------------------------------------------------------------------------------------------
+# Gated cells: loops over the step functions (batch-major, like the vanilla twins above)
+# ---------------------------------------------------------------------------------------------
+
+
+def lstm_forward_naive(x, h0, Wx, Wh, b, c0=None):
+    """x (N, T, D), h0 (N, H) or None, Wx (D, 4H), Wh (H, 4H), b (4H,), c0 (N, H) or None
+    -> h (N, T, H), c (N, T, H), caches (list of step caches)."""
+    from core.lstm_layers import lstm_step_forward
+
+    N, T, _ = x.shape
+    H = Wh.shape[0]
+    h = np.zeros((N, T, H), dtype=x.dtype)
+    c = np.zeros((N, T, H), dtype=x.dtype)
+    prev_h = np.zeros((N, H), dtype=x.dtype) if h0 is None else h0
+    prev_c = np.zeros((N, H), dtype=x.dtype) if c0 is None else c0
+    caches = []
+    for t in range(T):
+        prev_h, prev_c, cache = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
+        h[:, t], c[:, t] = prev_h, prev_c
+        caches.append(cache)
+    return h, c, caches
+
+
+def lstm_backward_naive(dh, caches, bptt_cut=None):
+    """dh (N, T, H) upstream -> dx (N, T, D), dh0 (N, H), dc0 (N, H), dWx, dWh, db,
+    dh_total (N, T, H), dc_total (N, T, H): the total dL/dh_t and dL/dc_t.
+
+    Steps with index < bptt_cut get no gradient (their states are constants); dh0 and dc0
+    are then zeros.
+    """
+    from core.lstm_layers import lstm_step_backward
+
+    N, T, H = dh.shape
+    cut = 0 if bptt_cut is None else bptt_cut
+    D = caches[0][0].shape[1]
+    dx = np.zeros((N, T, D), dtype=dh.dtype)
+    dWx = np.zeros_like(caches[0][3])
+    dWh = np.zeros_like(caches[0][4])
+    db = np.zeros(4 * H, dtype=dh.dtype)
+    dh_total = np.zeros((N, T, H), dtype=dh.dtype)
+    dc_total = np.zeros((N, T, H), dtype=dh.dtype)
+    dprev_h = np.zeros((N, H), dtype=dh.dtype)
+    dprev_c = np.zeros((N, H), dtype=dh.dtype)
+    for t in range(T - 1, cut - 1, -1):
+        dh_total[:, t] = dh[:, t] + dprev_h
+        o_t, tanh_c = caches[t][7], caches[t][9]
+        dc_total[:, t] = dprev_c + dh_total[:, t] * o_t * (1 - tanh_c ** 2)
+        dx_t, dprev_h, dprev_c, dWx_t, dWh_t, db_t = lstm_step_backward(
+            dh_total[:, t], dprev_c, caches[t])
+        dx[:, t] = dx_t
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    if cut > 0:
+        dprev_h = np.zeros((N, H), dtype=dh.dtype)
+        dprev_c = np.zeros((N, H), dtype=dh.dtype)
+    return dx, dprev_h, dprev_c, dWx, dWh, db, dh_total, dc_total
+
+
+def gru_forward_naive(x, h0, Wx, Wh, b):
+    """x (N, T, D), h0 (N, H) or None, Wx (D, 3H), Wh (H, 3H), b (3H,)
+    -> h (N, T, H), caches (list of step caches)."""
+    from core.gru_layers import gru_step_forward
+
+    N, T, _ = x.shape
+    H = Wh.shape[0]
+    h = np.zeros((N, T, H), dtype=x.dtype)
+    prev = np.zeros((N, H), dtype=x.dtype) if h0 is None else h0
+    caches = []
+    for t in range(T):
+        prev, cache = gru_step_forward(x[:, t], prev, Wx, Wh, b)
+        h[:, t] = prev
+        caches.append(cache)
+    return h, caches
+
+
+def gru_backward_naive(dh, caches, bptt_cut=None):
+    """dh (N, T, H) upstream -> dx (N, T, D), dh0 (N, H), dWx, dWh, db, dh_total (N, T, H).
+
+    Steps with index < bptt_cut get no gradient (their state is a constant); dh0 is then zeros.
+    """
+    from core.gru_layers import gru_step_backward
+
+    N, T, H = dh.shape
+    cut = 0 if bptt_cut is None else bptt_cut
+    D = caches[0][0].shape[1]
+    dx = np.zeros((N, T, D), dtype=dh.dtype)
+    dWx = np.zeros_like(caches[0][2])
+    dWh = np.zeros_like(caches[0][3])
+    db = np.zeros(3 * H, dtype=dh.dtype)
+    dh_total = np.zeros((N, T, H), dtype=dh.dtype)
+    dprev = np.zeros((N, H), dtype=dh.dtype)
+    for t in range(T - 1, cut - 1, -1):
+        dh_total[:, t] = dh[:, t] + dprev
+        dx_t, dprev, dWx_t, dWh_t, db_t = gru_step_backward(dh_total[:, t], caches[t])
+        dx[:, t] = dx_t
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    if cut > 0:
+        dprev = np.zeros((N, H), dtype=dh.dtype)
+    return dx, dprev, dWx, dWh, db, dh_total
