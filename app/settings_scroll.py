@@ -14,14 +14,17 @@ VALUE_WIDGETS = (QtWidgets.QAbstractSpinBox, QtWidgets.QComboBox)
 
 
 class _WheelNeedsFocus(QtCore.QObject):
-    """Event filter: a wheel event on an unfocused value widget goes to its parent instead."""
+    """Event filter: a wheel event on an unfocused value widget scrolls the scroll area it is
+    in (if any) instead of changing the value."""
 
     def eventFilter(self, obj, event):
         if event.type() == QtCore.QEvent.Wheel and isinstance(obj, QtWidgets.QWidget):
             if not obj.hasFocus():
-                parent = obj.parentWidget()
-                if parent is not None:
-                    QtCore.QCoreApplication.sendEvent(parent, event)
+                area = obj.parentWidget()
+                while area is not None and not isinstance(area, QtWidgets.QAbstractScrollArea):
+                    area = area.parentWidget()
+                if area is not None:
+                    QtCore.QCoreApplication.sendEvent(area.verticalScrollBar(), event)
                 return True
         return False
 
