@@ -309,6 +309,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._forget_model()
         self._hide_checkpoint_offer()
         self.data_panel.set_splits(splits, spec)
+        if splits.name == "cifar10":
+            self.data_panel.set_subset(options.get("subset"))   # what Apply reloads with
         self.explorer.set_data({"val": splits.val.images, "test": splits.test.images},
                                {"val": splits.val.labels, "test": splits.test.labels},
                                splits.class_names, cue_rows=cue_rows(splits))
@@ -505,8 +507,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_paused(self, paused: bool):
         entry = self._workers.get("train")
-        if not entry:
-            return
+        if not entry or self.run_history["finished"] is not None:
+            return     # no run, or it has just finished: nothing left to pause
         if paused:
             entry[0].pause()
             self.toolbar.set_paused(True)
