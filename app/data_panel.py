@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from app.resources import icon
+from app.settings import last_folder, remember_folder
 from app.thumbnail_strip import ThumbnailStrip
 from core.datasets import PROBE_DEFAULTS
 
@@ -39,6 +42,8 @@ class DataPanel(QtWidgets.QGroupBox):
         super().__init__("Data", parent)
         self.setObjectName("dataPanel")
         self.spec = None
+        self._error = False          # an error message is shown under the buttons
+        self._settings = None        # QSettings for the dialogs' last folders (None: home)
         self.dataset_label = QtWidgets.QLabel("Nothing loaded yet.")
         self.dataset_label.setObjectName("datasetLabel")
         self.dataset_label.setWordWrap(True)
@@ -102,7 +107,9 @@ class DataPanel(QtWidgets.QGroupBox):
         row1 = QtWidgets.QHBoxLayout()
         row1.addWidget(self.probe_button, 1)
         row1.addWidget(self.cue_spin)
-        row1.addWidget(self.open_button)
+        cifar_row = QtWidgets.QHBoxLayout()
+        cifar_row.addWidget(self.open_button)
+        cifar_row.addWidget(self.download_button, 1)
         row2 = QtWidgets.QHBoxLayout()
         row2.addWidget(QtWidgets.QLabel("CIFAR-10 subset"))
         row2.addWidget(self.subset_spin, 1)
@@ -113,7 +120,7 @@ class DataPanel(QtWidgets.QGroupBox):
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.dataset_label)
         lay.addLayout(row1)
-        lay.addWidget(self.download_button)
+        lay.addLayout(cifar_row)
         lay.addLayout(row2)
         lay.addLayout(prow)
         lay.addWidget(self.progress_label)
@@ -134,15 +141,27 @@ class DataPanel(QtWidgets.QGroupBox):
         v = self.subset_spin.value()
         return None if v == 0 else int(v)
 
+    def use_settings(self, settings) -> None:
+        """Remember the Open… dialogs' folders in ``settings`` (a QSettings, or None)."""
+        self._settings = settings
+
+    def set_subset(self, subset) -> None:
+        """Show ``subset`` (None = all) in the CIFAR-10 subset box."""
+        self.subset_spin.setValue(0 if subset is None else int(subset))
+
     def _open_file(self):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open CIFAR-10 tarball", "", "CIFAR-10 archive (*.tar.gz *.tgz);;All files (*)")
+            self, "Open CIFAR-10 tarball", last_folder(self._settings, "data"),
+            "CIFAR-10 archive (*.tar.gz *.tgz);;All files (*)")
         if path:
+            remember_folder(self._settings, "data", path)
             self.loadRequested.emit(path, self.subset())
 
     def _open_folder(self):
-        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open CIFAR-10 folder")
+        path = QtWidgets.QFileDialog.getExistingDirectory(
+            self, "Open CIFAR-10 folder", last_folder(self._settings, "data"))
         if path:
+            remember_folder(self._settings, "data", str(Path(path).parent))
             self.loadRequested.emit(path, self.subset())
 
     def _reload(self):
@@ -166,7 +185,7 @@ class DataPanel(QtWidgets.QGroupBox):
     def set_idle(self):
         """Loading/downloading has ended: hide the progress (an error message stays)."""
         self.progress.setVisible(False)
-        self.progress_label.setVisible(getattr(self, "_error", False))
+        self.progress_label.setVisible(self._error)
         self.cancel_button.setVisible(False)
         for b in (self.probe_button, self.open_button, self.download_button, self.reload_button):
             b.setEnabled(True)
@@ -185,6 +204,16 @@ class DataPanel(QtWidgets.QGroupBox):
         else:
             self.progress.setRange(0, 0)
             self.progress_label.setText(f"{_mb(done)} at {_mb(speed)}/s")
+
+    def set_downloading(self):
+        """A download has started: no second one until it ends."""
+        self.set_download_progress(0, 0, 0)
+        self.download_button.setEnabled(False)
+
+    def show_loaded(self, splits):
+        """Describe ``splits`` again (after a failed or finished load of something else)."""
+        if splits is not None:
+            self.dataset_label.setText(describe(splits))
 
     def set_error(self, message: str):
         self._error = True

@@ -12,7 +12,8 @@ The panel only displays an ``ExplorerTrace`` dict (see app/trace_job.py); it ask
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
+from superqt import QElidingLabel
 
 from app.clip_view import ClipView
 from app.feature_row_view import FeatureRowView
@@ -67,15 +68,18 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.follow_check.setChecked(True)
         self.follow_check.setToolTip("Recompute this image's trace about once a second while "
                                      "the model trains, so you watch it change")
-        self.model_label = QtWidgets.QLabel("")
+        # elided (whole in the tooltip): a long model description must not widen the panel
+        self.model_label = QElidingLabel("")
         self.model_label.setObjectName("traceModelLabel")
+        self.model_label.setMinimumWidth(60)
+        self.model_label.setAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
         self.thumbs = ThumbnailStrip()
         picker = QtWidgets.QHBoxLayout()
         for w in (QtWidgets.QLabel("Image from"), self.split_combo, QtWidgets.QLabel("#"),
                   self.index_spin, self.random_button, self.wrong_check, self.follow_check):
             picker.addWidget(w)
-        picker.addStretch(1)
-        picker.addWidget(self.model_label)
+        picker.addStretch(0)
+        picker.addWidget(self.model_label, 1)
 
         # --- views ------------------------------------------------------------------------
         self.image_view = RowImageView()
@@ -205,18 +209,48 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.thumbs.picked.connect(self.index_spin.setValue)
         self.follow_check.toggled.connect(self.followChanged)
         self.wrong_check.toggled.connect(self._wrong_toggled)
-        for key, slot in ((QtCore.Qt.Key_Space, self.play_button.toggle),
-                          (QtCore.Qt.Key_Left, lambda: self.set_frame(self.frame - 1)),
-                          (QtCore.Qt.Key_Right, lambda: self.set_frame(self.frame + 1)),
-                          (QtCore.Qt.Key_Home, lambda: self.set_frame(1)),
-                          (QtCore.Qt.Key_End, lambda: self.set_frame(2 * self.T))):
-            sc = QtGui.QShortcut(QtGui.QKeySequence(key), self)
-            sc.setContext(QtCore.Qt.WidgetWithChildrenShortcut)
-            sc.activated.connect(slot)
+        self._keys = {QtCore.Qt.Key_Space: self.play_button.toggle,
+                      QtCore.Qt.Key_Left: lambda: self.set_frame(self.frame - 1),
+                      QtCore.Qt.Key_Right: lambda: self.set_frame(self.frame + 1),
+                      QtCore.Qt.Key_Home: lambda: self.set_frame(1),
+                      QtCore.Qt.Key_End: lambda: self.set_frame(2 * self.T)}
+        # an application-wide filter: the keys step t wherever the focus is in this window
+        # (the tab bar, a button, the slider), before that widget uses them itself
+        QtWidgets.QApplication.instance().installEventFilter(self)
         self._rng = np.random.default_rng()
         self._set_enabled(False)
         self.narration.setText("Train a model (or load a checkpoint) to explore how it reads "
                                "an image. Pick an image above.")
+
+    # --- keys -----------------------------------------------------------------------------
+    def eventFilter(self, obj, event):
+        if (event.type() == QtCore.QEvent.KeyPress and event.key() in self._keys
+                and event.modifiers() in (QtCore.Qt.NoModifier, QtCore.Qt.KeypadModifier)
+                and self._takes_keys()):
+            self._keys[event.key()]()
+            return True
+        return False
+
+    def _takes_keys(self) -> bool:
+        """True while this panel is shown in the active window and the focus is not in a text
+        field (a line edit, a spin box, an editable combo box) or a popup/dialog."""
+        if not self.isVisible():
+            return False
+        app = QtWidgets.QApplication
+        if app.activePopupWidget() is not None or app.activeModalWidget() is not None:
+            return False
+        focus = app.focusWidget()
+        if focus is not None:
+            if focus.window() is not self.window():
+                return False
+            if isinstance(focus, (QtWidgets.QLineEdit, QtWidgets.QAbstractSpinBox,
+                                  QtWidgets.QTextEdit, QtWidgets.QPlainTextEdit)):
+                return False
+            if isinstance(focus, QtWidgets.QComboBox) and focus.isEditable():
+                return False
+        elif app.activeWindow() is not self.window():
+            return False
+        return True
 
     def _tool(self, name: str, tip: str) -> QtWidgets.QToolButton:
         b = QtWidgets.QToolButton()
@@ -245,6 +279,10 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.split_sizes = {k: len(v) for k, v in images_by_split.items()}
         self.mistakes = {}
         self.trace = None
+        self._set_enabled(False)
+        self.prediction_label.setText("")
+        self.model_label.setText("")
+        self.narration.setText("New data: its first image appears as soon as it is traced.")
         self._split_changed(self.split_combo.currentText(), request=False)
 
     def _split_changed(self, split: str, request: bool = True):
@@ -254,6 +292,8 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.index_spin.blockSignals(False)
         self._fill_thumbs()
         if request and n:
+            if self.wrong_check.isChecked() and split not in self.mistakes:
+                self.misclassifiedRequested.emit(split)
             self._request()
 
     def _fill_thumbs(self):
@@ -270,19 +310,49 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.thumbs.set_images(images[idx], [int(i) for i in idx],
                                [self.class_names[int(labels[i])] for i in idx])
 
-    def set_mistakes(self, split: str, indices: np.ndarray):
-        """Indices (into ``split``) the current model gets wrong."""
+    def set_mistakes(self, split: str, indices: np.ndarray, checked: int | None = None):
+        """Indices (into ``split``) the current model gets wrong, among the first ``checked``
+        images of the split. With 'only misclassified' on, an image the model gets right is
+        replaced by the first mistake."""
         self.mistakes[split] = np.asarray(indices, dtype=np.int64)
-        if self.wrong_check.isChecked():
-            self._fill_thumbs()
-            if split == self.split_combo.currentText() and len(indices) == 0:
-                self.message.emit("The model gets every checked image of this split right.")
+        if not self.wrong_check.isChecked() or split != self.split_combo.currentText():
+            return
+        self._fill_thumbs()
+        n = len(indices)
+        of = f" of the first {checked:,}" if checked else ""
+        if n == 0:
+            self.message.emit(f"The model gets every one{of} {split} images right.")
+            return
+        self.message.emit(f"The model gets {n:,}{of} {split} images wrong; the picker shows "
+                          "only those.")
+        self._show_a_mistake()
+
+    def _show_a_mistake(self):
+        """If 'only misclassified' is on and the image shown is not a known mistake: the
+        first mistake instead."""
+        split, idx = self.current_choice()
+        wrong = self.mistakes.get(split)
+        if self.wrong_check.isChecked() and wrong is not None and len(wrong) \
+                and idx not in set(wrong.tolist()):
+            self.index_spin.setValue(int(wrong[0]))
+
+    def clear_mistakes(self):
+        """The model changed: the list of its mistakes is out of date."""
+        self.mistakes = {}
+
+    def wants_mistakes(self) -> str | None:
+        """The split whose mistakes 'only misclassified' needs (None when it is off)."""
+        return self.split_combo.currentText() if self.wrong_check.isChecked() else None
+
+    def follows_training(self) -> bool:
+        return self.follow_check.isChecked()
 
     def _wrong_toggled(self, on: bool):
         split = self.split_combo.currentText()
         if on and split not in self.mistakes:
             self.misclassifiedRequested.emit(split)
         self._fill_thumbs()
+        self._show_a_mistake()
 
     def pick_random(self):
         split = self.split_combo.currentText()
@@ -351,6 +421,7 @@ class ExplorerPanel(QtWidgets.QWidget):
             f"<b>True class:</b> {names[y]} &nbsp; {verdict} &nbsp; "
             f"<span style='color:#607d8b'>loss {tr['loss']:.3f}</span>{cue}")
         self.model_label.setText(tr.get("model_text", ""))
+        self.model_label.setToolTip(tr.get("model_text", ""))
         self.set_frame(2 * T if first else self.frame)
 
     def set_frame(self, frame: int):

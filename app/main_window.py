@@ -2,8 +2,8 @@
 
 Every long job runs on a worker QThread (data loading, download, training, traces, reports);
 this class only moves plain data between the workers and the panels. ``MainWindow`` never opens
-a dialog by itself, so tests can construct it; ``run_app`` is the entry point of
-``python main.py``.
+a dialog by itself and remembers nothing unless given a QSettings, so tests can construct it;
+``run_app`` is the entry point of ``python main.py``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.checkpoint_data import (
+    describe_data,
+    load_arguments,
+    recorded_data,
+    resume_problem,
+    same_data,
+)
 from app.data_panel import DataPanel, describe
 from app.download_worker import DownloadWorker
 from app.explorer_panel import ExplorerPanel
@@ -24,9 +31,11 @@ from app.report_worker import ReportWorker
 from app.reports_panel import ReportsPanel
 from app.resources import icon, style_sheet
 from app.run_toolbar import RunToolBar
+from app.settings import app_settings, last_folder, remember_folder
+from app.settings_scroll import SettingsScroll, guard_wheel
 from app.trace_job import snapshot_of
 from app.trace_worker import TraceWorker
-from app.train_worker import TrainWorker, app_resume_overrides
+from app.train_worker import TrainWorker
 from app.training_panel import TrainingPanel
 from app.vanishing_panel import VanishingPanel
 from app.worker_thread import start_worker, stop_worker
@@ -35,6 +44,8 @@ from core.errors import RnnscopeError
 BATCH_MEAN_IMAGES = 64   # validation images behind the batch-mean gradient profile
 MISTAKE_IMAGES = 1000    # images checked for 'only misclassified'
 PREVIEW_FIT_IMAGES = 2000  # images the untrained model's normalizer is fitted on
+DEFAULT_SIZE = (1500, 920)
+DOCK_SHARE = 0.25          # the settings dock's share of a wide window (up to what it needs)
 
 
 def cue_rows(splits) -> tuple[int, int] | None:
@@ -47,8 +58,11 @@ def cue_rows(splits) -> tuple[int, int] | None:
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    """The whole app. ``data_spec``: 'probe', a CIFAR-10 path, or None = find CIFAR-10
-    (core.paths.find_cifar10) and fall back to the probe task; ``load=False`` loads nothing."""
+    """The whole app. ``data_spec``: 'probe', a CIFAR-10 path, or None = the data set of the
+    last launch if ``settings`` remembers one that is still there, else find CIFAR-10
+    (core.paths.find_cifar10), else the probe task; ``load=False`` loads nothing.
+    ``settings``: a QSettings to remember window geometry, the last data set and the dialogs'
+    folders in (``run_app`` passes the user's); None remembers nothing."""
 
     dataLoaded = QtCore.Signal()
     traceShown = QtCore.Signal()
@@ -57,20 +71,34 @@ class MainWindow(QtWidgets.QMainWindow):
     download_url: str | None = None
     download_md5: str | None = None
 
-    def __init__(self, data_spec=None, load: bool = True, parent=None):
+    def __init__(self, data_spec=None, load: bool = True, parent=None,
+                 settings: QtCore.QSettings | None = None):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("rnnscope — watch a recurrent network read an image")
         self.setWindowIcon(icon("app"))
+        self.settings = settings
         self.splits = None
         self.snapshot: dict | None = None
         self.trainer = None             # the last Trainer (idle), for saving / continuing
+        self.train_worker: TrainWorker | None = None
         self.run_info: dict = {}
-        self.run_history = self._empty_history()
+        self.run_history = self._empty_history()   # the trainer's history, as it sent it
         self._workers: dict[str, tuple] = {}   # name -> (worker, thread)
         self._closing = False
+        self._load_request: tuple = ("probe", {})   # the last load_data call (spec, options)
+        # a checkpoint that can be continued: its path and step (the trainer is built on the
+        # training thread when Continue is pressed)
+        self._resume_path: str | None = None
+        self._resume_step = 0
+        self._stopped_params: dict | None = None   # the stopped run's parameters (in place)
+        self._pending_checkpoint: str | None = None   # load it once its data has loaded
+        self._checkpoint_data: tuple | None = None   # (spec, options) offered by the button
+        self._unsaved_step: int | None = None   # a trained model's step not in any file
+        self._state_restored = False   # the dock's width came from the settings
 
         self.data_panel = DataPanel()
+        self.data_panel.use_settings(settings)
         self.model_panel = ModelPanel()
         left = QtWidgets.QWidget()
         ll = QtWidgets.QVBoxLayout(left)
@@ -78,24 +106,16 @@ class MainWindow(QtWidgets.QMainWindow):
         ll.addWidget(self.data_panel)
         ll.addWidget(self.model_panel)
         ll.addStretch(1)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(330)
+        self.settings_scroll = SettingsScroll(left)
         self.dock = QtWidgets.QDockWidget("Data and model")
         self.dock.setObjectName("settingsDock")
-        self.dock.setWidget(scroll)
+        self.dock.setWidget(self.settings_scroll)
         self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable)
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, self.dock)
 
         self.toolbar = RunToolBar()
         self.addToolBar(QtCore.Qt.TopToolBarArea, self.toolbar)
-        self.continue_button = QtWidgets.QPushButton(icon("play"), "Continue")
-        self.continue_button.setObjectName("continueButton")
-        self.continue_button.setToolTip("Continue training the loaded checkpoint")
-        self.continue_button.setVisible(False)
-        self.toolbar.insertWidget(self.toolbar.actions()[1], self.continue_button)
+        self.continue_button = self.toolbar.continue_button
 
         self.training_panel = TrainingPanel()
         self.explorer = ExplorerPanel()
@@ -110,15 +130,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
         self.status = QtWidgets.QLabel("")
+        self.status.setObjectName("statusMessage")
         self.statusBar().addWidget(self.status, 1)
+        self.checkpoint_data_button = QtWidgets.QPushButton(icon("open"), "")
+        self.checkpoint_data_button.setObjectName("loadCheckpointDataButton")
+        self.checkpoint_data_button.setVisible(False)
+        self.statusBar().addPermanentWidget(self.checkpoint_data_button)
         self.setStyleSheet(style_sheet())
-        self.resize(1500, 920)
+        guard_wheel(self)
+        self.resize(*DEFAULT_SIZE)
+        self._restore_geometry()
 
         # trace worker: one long-lived thread
         self.trace_worker = TraceWorker()
         self.trace_thread = start_worker(self.trace_worker)
         self.trace_worker.traced.connect(self._on_traced)
-        self.trace_worker.mistakes.connect(self.explorer.set_mistakes)
+        self.trace_worker.mistakes.connect(self._on_mistakes)
         self.trace_worker.failed.connect(self.show_message)
 
         # wiring
@@ -128,11 +155,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_panel.validityChanged.connect(self._update_buttons)
         self.model_panel.configChanged.connect(self._config_changed)
         self.toolbar.startClicked.connect(self.start_training)
-        self.continue_button.clicked.connect(self.continue_training)
+        self.toolbar.continueClicked.connect(self.continue_training)
         self.toolbar.pauseToggled.connect(self.set_paused)
         self.toolbar.stopClicked.connect(self.stop_training)
         self.toolbar.saveClicked.connect(self._ask_save)
         self.toolbar.loadClicked.connect(self._ask_load)
+        self.checkpoint_data_button.clicked.connect(self.load_checkpoint_data)
         self.explorer.imageRequested.connect(self.request_trace)
         self.explorer.misclassifiedRequested.connect(self.request_mistakes)
         self.explorer.followChanged.connect(lambda on: on and self.request_trace())
@@ -157,8 +185,61 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_message(self, text: str):
         self.status.setText(text)
 
+    # --- geometry --------------------------------------------------------------------------------
+    def _restore_geometry(self):
+        if self.settings is None:
+            return
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QtCore.QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QtCore.QByteArray) and not state.isEmpty():
+            self._state_restored = self.restoreState(state)
+
+    def save_geometry(self):
+        """Remember the window's and the dock's geometry (done on close)."""
+        if self.settings is None:
+            return
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.sync()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent):
+        super().resizeEvent(event)
+        # a window made small squeezes the dock to its minimum; made large again, the dock
+        # gets back the width its content prefers (a wider drag by the user stays)
+        want = min(self.settings_scroll.preferred_width(),
+                   max(self.dock.minimumWidth(), int(DOCK_SHARE * event.size().width())))
+        first = event.oldSize().width() < 0 and not self._state_restored
+        grown = event.size().width() > event.oldSize().width() and self.dock.width() < want
+        if first or grown:
+            QtCore.QTimer.singleShot(0, lambda: self.resizeDocks(
+                [self.dock], [want], QtCore.Qt.Horizontal))
+
     # --- data ------------------------------------------------------------------------------------
+    def _remembered_data(self):
+        """(spec, options) of the last launch's data set if it is still there, else None."""
+        if self.settings is None:
+            return None
+        spec = self.settings.value("data/spec", "")
+        if not spec:
+            return None
+        subset = self.settings.value("data/subset", 0, type=int) or None
+        if spec == "probe":
+            cue = self.settings.value("data/cue_row", -1, type=int)
+            return "probe", ({"probe_params": {"cue_row": cue}} if cue >= 0 else {})
+        if not Path(str(spec)).exists():
+            return None
+        return str(spec), {"subset": subset}
+
     def _initial_load(self, spec):
+        options: dict = {}
+        if spec is None:
+            remembered = self._remembered_data()
+            if remembered is not None:
+                spec, options = remembered
+                if options.get("subset") is not None:
+                    self.data_panel.set_subset(options["subset"])
         if spec is None:
             from core.paths import find_cifar10
 
@@ -174,9 +255,14 @@ class MainWindow(QtWidgets.QMainWindow):
                                       "Use Download CIFAR-10 or Open… to load it.")
             else:
                 spec = str(found)
-        self.load_data(spec, None if spec == "probe" else self.data_panel.subset())
+        if spec != "probe" and "subset" not in options:
+            options["subset"] = self.data_panel.subset()
+        self.load_data(spec, **options)
 
-    def load_data(self, spec, subset=None):
+    def load_data(self, spec, subset=None, *, probe_params: dict | None = None, seed: int = 0,
+                  scheme: str = "default"):
+        """Load 'probe' or a CIFAR-10 path on the loading thread. The model, the curves and
+        the traces of the data shown before are dropped once the new data has loaded."""
         if self._busy("load"):
             return
         if self.is_training():
@@ -185,9 +271,12 @@ class MainWindow(QtWidgets.QMainWindow):
         probe = spec == "probe"
         what = "the memory-probe task" if probe else f"CIFAR-10 from {spec}"
         self.data_panel.set_busy(f"Loading {what} …")
-        w = LoadDataWorker(spec, subset=subset,
-                           probe_params=self.data_panel.probe_params() if probe else None)
-        self._load_spec = spec
+        if probe and probe_params is None:
+            probe_params = self.data_panel.probe_params()
+        w = LoadDataWorker(spec, subset=subset, scheme=scheme, seed=seed,
+                           probe_params=probe_params if probe else None)
+        self._load_request = (spec, {"subset": subset, "probe_params": probe_params,
+                                     "seed": seed, "scheme": scheme})
         # bound methods of GUI-thread objects only: a lambda would run on the worker thread
         w.progress.connect(self.data_panel.set_load_progress)
         w.loaded.connect(self._on_loaded)
@@ -195,28 +284,53 @@ class MainWindow(QtWidgets.QMainWindow):
         self._start("load", w)
 
     def _on_load_failed(self, message: str):
+        self._pending_checkpoint = None
         self.data_panel.set_error(message)
-        if self.splits is not None:
-            self.data_panel.dataset_label.setText(describe(self.splits))
+        self.data_panel.show_loaded(self.splits)
         self.show_message(message)
 
-    def _on_loaded(self, splits):
-        spec = self._load_spec
-        self.splits = splits
+    def _forget_model(self):
+        """Drop the model, its run and everything shown of it (new data, or a new run)."""
+        self.snapshot = None
         self.trainer = None
-        self.continue_button.setVisible(False)
+        self._resume_path = None
+        self._stopped_params = None
+        self._unsaved_step = None
+        self.toolbar.set_continue(None)
+        self.training_panel.clear()
+        self.vanishing.clear_history()
+        self.explorer.clear_mistakes()
+        self.run_history = self._empty_history()
+        self.run_info = {}
+
+    def _on_loaded(self, splits):
+        spec, options = self._load_request
+        self.splits = splits
+        self._forget_model()
+        self._hide_checkpoint_offer()
         self.data_panel.set_splits(splits, spec)
+        if splits.name == "cifar10":
+            self.data_panel.set_subset(options.get("subset"))   # what Apply reloads with
         self.explorer.set_data({"val": splits.val.images, "test": splits.test.images},
                                {"val": splits.val.labels, "test": splits.test.labels},
                                splits.class_names, cue_rows=cue_rows(splits))
         self.vanishing.set_cue_rows(cue_rows(splits))
-        self.training_panel.clear()
-        self.vanishing.clear_history()
-        self.run_history = self._empty_history()
         self.show_message(f"Loaded {describe(splits)}")
+        self._remember_data(spec, options, splits)
         self._make_preview()
         self._update_buttons()
         self.dataLoaded.emit()
+        pending, self._pending_checkpoint = self._pending_checkpoint, None
+        if pending:
+            self.load_checkpoint(pending)
+
+    def _remember_data(self, spec, options: dict, splits):
+        if self.settings is None:
+            return
+        self.settings.setValue("data/spec", "probe" if spec == "probe" else str(spec))
+        self.settings.setValue("data/subset", int(options.get("subset") or 0))
+        probe = (splits.info or {}).get("probe") or {}
+        self.settings.setValue("data/cue_row", int(probe.get("cue_row", -1)))
 
     def start_download(self):
         if self._busy("download"):
@@ -224,10 +338,9 @@ class MainWindow(QtWidgets.QMainWindow):
         w = DownloadWorker(url=self.download_url, md5=self.download_md5)
         w.progress.connect(self.data_panel.set_download_progress)
         w.finished.connect(self._on_downloaded)
-        w.cancelled.connect(self._on_download_failed)
+        w.cancelled.connect(self._on_download_cancelled)
         w.failed.connect(self._on_download_failed)
-        self.data_panel.set_download_progress(0, 0, 0)
-        self.data_panel.download_button.setEnabled(False)
+        self.data_panel.set_downloading()
         self._start("download", w)
 
     def cancel_download(self):
@@ -240,9 +353,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_message(f"Downloaded {path}")
         self.load_data(path, self.data_panel.subset())
 
-    def _on_download_failed(self, message: str):
+    def _on_download_cancelled(self, message: str):
         self.data_panel.set_error(message)
         self.show_message(message)
+
+    def _on_download_failed(self, message: str):
+        if self.splits is not None and self.splits.name == "cifar10":
+            source = (self.splits.info or {}).get("source", "")
+            hint = (f"CIFAR-10 is already loaded (from {source}): you do not need the "
+                    "download.")
+        else:
+            hint = ("Have cifar-10-python.tar.gz already? Load it with Open… (no network "
+                    "needed).")
+        self.data_panel.set_error(f"{message}. {hint}")
+        self.show_message(f"{message}. {hint}")
 
     # --- model previews and traces ---------------------------------------------------------------
     def _config_changed(self):
@@ -272,7 +396,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_snapshot(self, snap: dict):
         self.snapshot = snap
+        self.explorer.clear_mistakes()
         self.request_trace()
+        split = self.explorer.wants_mistakes()
+        if split:
+            self.request_mistakes(split)
 
     def request_trace(self, *_):
         if self.snapshot is None or self.splits is None:
@@ -301,6 +429,10 @@ class MainWindow(QtWidgets.QMainWindow):
             "images": np.asarray(imageset.images[:n]), "labels": np.asarray(imageset.labels[:n])})
         self.show_message(f"Finding the first {n} {split} images the model gets wrong …")
 
+    def _on_mistakes(self, split: str, indices):
+        n = min(MISTAKE_IMAGES, len(getattr(self.splits, split))) if self.splits else None
+        self.explorer.set_mistakes(split, indices, checked=n)
+
     def _on_traced(self, tr: dict):
         self.explorer.set_trace(tr)
         self.vanishing.set_trace(tr)
@@ -310,15 +442,28 @@ class MainWindow(QtWidgets.QMainWindow):
     def is_training(self) -> bool:
         return "train" in self._workers
 
+    def can_continue(self) -> bool:
+        """True if Continue would train the loaded checkpoint or the stopped run further."""
+        return self._resume_path is not None or (
+            self.trainer is not None and (self.trainer.finished or {}).get("reason")
+            == "cancelled")
+
     def _update_buttons(self, *_):
         running = self.is_training()
         self.toolbar.set_running(running, can_start=self.splits is not None
                                  and self.model_panel.is_valid())
         self.toolbar.save_button.setEnabled(running or self.trainer is not None)
-        self.continue_button.setEnabled(not running)
         self.model_panel.set_editable(not running)
+        if running or not self.can_continue():
+            self.toolbar.set_continue(None)
+        elif self._resume_path is not None:
+            self.toolbar.set_continue(self._resume_step,
+                                      f"the checkpoint {Path(self._resume_path).name}")
+        else:
+            self.toolbar.set_continue(self.trainer.step, "the stopped run")
 
     def start_training(self):
+        """A new run at step 0 with the form's settings (Continue keeps the current one)."""
         if self.is_training() or self.splits is None:
             return
         try:
@@ -326,24 +471,32 @@ class MainWindow(QtWidgets.QMainWindow):
         except RnnscopeError as exc:
             self.show_message(str(exc))
             return
-        self.training_panel.clear()
-        self.vanishing.clear_history()
-        self.run_history = self._empty_history()
-        self.explorer.mistakes = {}
-        self.trainer = None
-        self.continue_button.setVisible(False)
+        dropped = self._unsaved_step
+        self._forget_model()
         self._run_worker(TrainWorker(cfg, self.splits))
-        self.show_message("Training started …")
+        note = (f" (the previous model, step {dropped:,}, was not saved)"
+                if dropped else "")
+        self.show_message(f"A new run started at step 0{note} …")
 
     def continue_training(self):
-        if self.is_training() or self.trainer is None:
+        """Train further: the loaded checkpoint (from its step, with its optimizer state and
+        history) or the stopped run, in place."""
+        if self.is_training() or not self.can_continue():
             return
-        self.continue_button.setVisible(False)
-        self._run_worker(TrainWorker(trainer=self.trainer))
-        self.show_message("Training continues from the loaded checkpoint …")
+        if self._resume_path is not None:
+            w = TrainWorker(splits=self.splits, resume_path=self._resume_path)
+            text = (f"Continuing {Path(self._resume_path).name} from step "
+                    f"{self._resume_step:,} …")
+        else:
+            w = TrainWorker(trainer=self.trainer, stopped_params=self._stopped_params)
+            text = f"Continuing the stopped run from step {self.trainer.step:,} …"
+        self._resume_path = None
+        self._run_worker(w)
+        self.show_message(text)
 
     def _run_worker(self, w: TrainWorker):
         w.steps.connect(self._on_steps)
+        w.history.connect(self._on_history)
         w.event.connect(self._on_event)
         w.snapshot.connect(self._on_train_snapshot)
         w.failed.connect(self._on_train_failed)
@@ -354,10 +507,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_paused(self, paused: bool):
         entry = self._workers.get("train")
-        if not entry:
-            return
+        if not entry or self.run_history["finished"] is not None:
+            return     # no run, or it has just finished: nothing left to pause
         if paused:
             entry[0].pause()
+            self.toolbar.set_paused(True)
             self.show_message("Paused after the current step. Press Resume to continue.")
         else:
             entry[0].resume()
@@ -370,21 +524,21 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_message("Stopping after the current step …")
 
     def _on_steps(self, events: list):
-        self.training_panel.add_steps(events)
         ev = events[-1]
         info = self.run_info
         self.toolbar.set_progress(ev["step"], ev["epoch"], info.get("epochs", 1),
                                   ev.get("images_per_s", 0.0), ev.get("seconds", 0.0),
                                   info.get("steps_per_epoch", 1))
-        rows = [(e["step"], e["dh_norm"]) for e in events if e.get("dh_norm") is not None]
-        self.vanishing.add_rows([r[0] for r in rows], [r[1] for r in rows])
+        self._unsaved_step = ev["step"]
+
+    def _on_history(self, records: dict):
+        """New records of the trainer's history: kept as they are and shown."""
         h = self.run_history
-        for e in events:
-            h["steps"].append({"step": e["step"], "epoch": e["epoch"], "loss": e["loss"],
-                               "acc": e.get("acc"), "lr": e.get("lr"),
-                               "clip_fired": bool((e.get("clip") or {}).get("fired")),
-                               "grad_norm": (e.get("clip") or {}).get("norm_before")})
-        h["dh_norm"].extend([r[0], [float(v) for v in r[1]]] for r in rows)
+        for key in ("steps", "evals", "dh_norm"):
+            h[key].extend(records.get(key) or [])
+        self.training_panel.add_history(records)
+        dh = records.get("dh_norm") or []
+        self.vanishing.add_rows([r[0] for r in dh], [r[1] for r in dh])
 
     def _on_event(self, ev: dict):
         kind = ev.get("type")
@@ -392,21 +546,27 @@ class MainWindow(QtWidgets.QMainWindow):
             self.run_info = ev
             self.training_panel.set_steps_per_epoch(ev.get("steps_per_epoch"))
             hist = ev.get("history") or {}
-            if hist.get("steps") and not self.training_panel.steps.n:
+            if hist.get("steps") and self.training_panel.step_count() != len(hist["steps"]):
                 self.training_panel.load_history(hist)
+                self.vanishing.clear_history()
+                dh = hist.get("dh_norm") or []
+                self.vanishing.add_rows([r[0] for r in dh], [r[1] for r in dh])
+            self.run_history = {"steps": list(hist.get("steps") or []),
+                                "evals": list(hist.get("evals") or []),
+                                "dh_norm": list(hist.get("dh_norm") or []), "finished": None}
         elif kind == "eval":
-            self.training_panel.add_eval(ev)
-            self.run_history["evals"].append(dict(ev))
             va = ev.get("val_acc")
             if va is not None:
                 self.show_message(f"Step {ev['step']}: validation accuracy {va:.1%}")
         elif kind == "finished":
-            self.run_history["finished"] = dict(ev)
+            self.run_history["finished"] = {k: v for k, v in ev.items() if k != "seconds"}
             text = f"Training {ev['reason'].replace('_', ' ')}: {ev['message']}"
             self.training_panel.set_finished(text)
             self.toolbar.set_message(f"finished at step {ev['step']} ({ev['reason']})")
             self.show_message(text)
         elif kind == "saved":
+            if ev.get("step") == self._unsaved_step:
+                self._unsaved_step = None
             self.show_message(f"Saved checkpoint {ev['path']}")
         elif kind == "save_failed":
             self.show_message(ev["message"])
@@ -414,12 +574,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_train_snapshot(self, snap: dict):
         first = self.snapshot is None or self.snapshot.get("untrained")
         self.snapshot = snap
+        self.explorer.clear_mistakes()
         # following training costs a traced pass (worker thread) and a redraw (GUI thread)
         # per snapshot: only while a tab that shows the trace is open; the rest catch up
-        if first or snap.get("final") or (self.explorer.follow_check.isChecked()
+        if first or snap.get("final") or (self.explorer.follows_training()
                                           and self._trace_tab_open()):
             self.request_trace()
-        self.explorer.mistakes = {}
+        split = self.explorer.wants_mistakes()
+        if split and (first or snap.get("final") or self._trace_tab_open()):
+            self.request_mistakes(split)
 
     def _trace_tab_open(self) -> bool:
         return self.tabs.currentWidget() in (self.explorer, self.vanishing)
@@ -436,9 +599,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _ask_save(self):
+        start = Path(last_folder(self.settings, "checkpoints")) / "rnnscope.npz"
         path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save checkpoint", str(Path.home() / "rnnscope.npz"), "Checkpoint (*.npz)")
+            self, "Save checkpoint", str(start), "Checkpoint (*.npz)")
         if path:
+            remember_folder(self.settings, "checkpoints", path)
             self.save_checkpoint(path)
 
     def save_checkpoint(self, path: str):
@@ -451,45 +616,86 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_message("Nothing to save yet: train a model first.")
             return
         try:
-            self.trainer.save_checkpoint(path)
+            if self._stopped_params is not None and self.can_continue():
+                # a stopped run: save the state it would continue from, not the best
+                # parameters its finish put back
+                self._save_stopped(path)
+            else:
+                self.trainer.save_checkpoint(path)
+            self._unsaved_step = None
             self.show_message(f"Saved checkpoint {path}")
         except (RnnscopeError, OSError) as exc:
             self.show_message(f"Could not save {path}: {exc}")
 
+    def _save_stopped(self, path: str):
+        params = self.trainer.model.params
+        shown = {k: v.copy() for k, v in params.items()}
+        try:
+            for k, v in params.items():
+                v[...] = self._stopped_params[k]
+            self.trainer.save_checkpoint(path)
+        finally:
+            for k, v in params.items():
+                v[...] = shown[k]
+
     def _ask_load(self):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Load checkpoint", str(Path.home()), "Checkpoint (*.npz);;All files (*)")
+            self, "Load checkpoint", last_folder(self.settings, "checkpoints"),
+            "Checkpoint (*.npz);;All files (*)")
         if path:
+            remember_folder(self.settings, "checkpoints", path)
             self.load_checkpoint(path)
 
+    def _hide_checkpoint_offer(self):
+        self._checkpoint_data = None
+        self.checkpoint_data_button.setVisible(False)
+
+    def load_checkpoint_data(self):
+        """Load the data the refused checkpoint was trained on, then the checkpoint."""
+        if self._checkpoint_data is None:
+            return
+        spec, options, path = self._checkpoint_data
+        self._hide_checkpoint_offer()
+        self._pending_checkpoint = path
+        self.load_data(spec, **options)
+
     def load_checkpoint(self, path: str) -> bool:
-        """Load a checkpoint: resumable (last.npz) -> can Continue; otherwise view only."""
-        if self.is_training() or self.splits is None:
-            self.show_message("Load data and stop training before loading a checkpoint.")
+        """Load a checkpoint (read once): its model, settings and history are shown when it
+        belongs to the loaded data; a resumable one (last.npz, a saved run) can Continue.
+        On other data it is refused, with a button that loads its data."""
+        if self.is_training():
+            self.show_message("Stop training before loading a checkpoint.")
             return False
         from core.checkpoint import load_checkpoint
-        from core.trainer import Trainer
 
         try:
             ck = load_checkpoint(path)
         except (RnnscopeError, OSError) as exc:
             self.show_message(str(exc))
             return False
+        meta = ck.meta or {}
+        name = Path(path).name
+        self._hide_checkpoint_offer()
+        data = recorded_data(meta)
+        if not same_data(meta, self.splits):
+            return self._refuse_other_data(path, data)
+        if self.splits is None:
+            self.show_message("Load data before loading a checkpoint.")
+            return False
         K = len(self.splits.class_names)
         if ck.model.params["b_q"].shape[0] != K:
-            self.show_message(f"{path} predicts {ck.model.params['b_q'].shape[0]} classes but "
+            self.show_message(f"{name} predicts {ck.model.params['b_q'].shape[0]} classes but "
                               f"the loaded data has {K}; load the data it was trained on")
             return False
-        meta = ck.meta or {}
         step = int(meta.get("step", 0) or 0)
-        self.trainer = None
-        note = "view only"
-        try:
-            self.trainer = Trainer.resume_from(path, self.splits, checkpoint_dir=None,
-                                               overrides=app_resume_overrides())
-            note = "Continue trains it further"
-        except RnnscopeError as exc:
-            note = f"view only ({exc})"
+        self._forget_model()
+        problem = resume_problem(meta)
+        if problem is None:
+            self._resume_path = str(path)
+            self._resume_step = step
+            note = f"Continue trains it further from step {step:,}"
+        else:
+            note = f"view only: {problem}"
         train_cfg = meta.get("train_config")
         if train_cfg:
             from core.config import TrainConfig
@@ -500,7 +706,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 pass
         history = meta.get("history") or {}
         self.training_panel.load_history(history)
-        self.vanishing.clear_history()
         dh = history.get("dh_norm") or []
         self.vanishing.add_rows([r[0] for r in dh], [r[1] for r in dh])
         self.run_history = {"steps": list(history.get("steps") or []),
@@ -508,12 +713,33 @@ class MainWindow(QtWidgets.QMainWindow):
                             "dh_norm": list(dh), "finished": history.get("finished")}
         self.run_info = {"epochs": (train_cfg or {}).get("epochs", 1)}
         snap = snapshot_of(ck.model, ck.normalizer, train_cfg or {}, step,
-                           f"checkpoint {Path(path).name}, step {step}")
+                           f"checkpoint {name}, step {step}")
         self.set_snapshot(snap)
-        self.continue_button.setVisible(self.trainer is not None)
         self._update_buttons()
         self.show_message(f"Loaded {path} ({note}).")
         return True
+
+    def _refuse_other_data(self, path: str, data: dict) -> bool:
+        name = Path(path).name
+        theirs = describe_data(data)
+        shown = "no data" if self.splits is None else describe(self.splits).replace(
+            "<b>", "").replace("</b>", "")
+        args = load_arguments(data)
+        if args is None:
+            self.show_message(f"{name} was trained on {theirs}, which is not there any more; "
+                              f"open that file with Open… and load {name} again (loaded now: "
+                              f"{shown}).")
+            return False
+        spec, options = args
+        self._checkpoint_data = (spec, options, str(path))
+        what = "the memory-probe task" if spec == "probe" else "its CIFAR-10"
+        self.checkpoint_data_button.setText(f"Load {what} and {name}")
+        self.checkpoint_data_button.setToolTip(f"Load {theirs}, then {name}")
+        self.checkpoint_data_button.setVisible(True)
+        self.show_message(f"{name} was trained on {theirs}, not on the data loaded now "
+                          f"({shown}): its results would mean nothing here. Press the button "
+                          "on the right to load its data.")
+        return False
 
     # --- reports ---------------------------------------------------------------------------------
     def build_report(self, split: str = "test"):
@@ -557,14 +783,11 @@ class MainWindow(QtWidgets.QMainWindow):
         worker.deleteLater()
         if name == "train" and not self._closing:
             self.trainer = worker.trainer
-            if self.trainer is not None and self.trainer.finished is None:
-                self.continue_button.setVisible(True)
+            self._stopped_params = worker.stopped_params
             self._update_buttons()
         if name == "load" and not self._closing:
             self.data_panel.set_idle()
-            if self.splits is not None and self.data_panel.dataset_label.text().startswith(
-                    "Loading"):
-                self.data_panel.dataset_label.setText(describe(self.splits))
+            self.data_panel.show_loaded(self.splits)
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Cancel every worker, quit and wait for every thread; True if all ended."""
@@ -578,6 +801,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return bool(ok)
 
     def closeEvent(self, event: QtGui.QCloseEvent):
+        self.save_geometry()
         self.shutdown()
         super().closeEvent(event)
 
@@ -592,7 +816,7 @@ def run_app(argv=None) -> int:
     gc_policy.install(app)     # before any worker starts: see app/gc_policy.py
     app.setApplicationName("rnnscope")
     app.setWindowIcon(icon("app"))
-    win = MainWindow()
+    win = MainWindow(settings=app_settings())
     win.show()
     win.launch_seconds = time.perf_counter() - t0
     return app.exec()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from app.settings_scroll import shrinkable_combos
 from app.train_worker import APP_WORKERS
 from core.config import TrainConfig
 from core.errors import ConfigError
@@ -92,6 +93,8 @@ class ModelPanel(QtWidgets.QGroupBox):
 
         form = QtWidgets.QFormLayout(self)
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
+        # in a narrow dock a label goes above its field instead of pushing it out of view
+        form.setRowWrapPolicy(QtWidgets.QFormLayout.WrapLongRows)
         form.addRow("Preset", self.preset_combo)
         form.addRow("Model", self.model_combo)
         form.addRow("Hidden size H", self.hidden_spin)
@@ -129,6 +132,8 @@ class ModelPanel(QtWidgets.QGroupBox):
         for w in (self.activation_combo, self.init_combo, self.clip_combo, self.optimizer_combo):
             w.currentIndexChanged.connect(self._changed)
         self.lr_edit.textChanged.connect(self._changed)
+        # combos may get narrower than their longest item, so the form fits a laptop screen
+        shrinkable_combos(self, chars=6)
 
     def _combo(self, name: str, items: dict) -> QtWidgets.QComboBox:
         c = QtWidgets.QComboBox()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
+from superqt import QElidingLabel
 
 from app.hover import HoverReadout
 from app.plot_export import export_plot
@@ -28,8 +29,11 @@ class PlotFrame(QtWidgets.QFrame):
         self.setObjectName("plotFrame")
         self.plot = plot
         self.export_name = export_name
-        self.title_label = QtWidgets.QLabel(title)
+        # a title longer than the frame is elided (the whole of it in the tooltip), so it
+        # never sets the frame's minimum width
+        self.title_label = QElidingLabel(title)
         self.title_label.setObjectName("plotTitle")
+        self.title_label.setToolTip(title)
         self.readout = QtWidgets.QLabel("")
         self.readout.setObjectName("hoverReadout")
         self.readout.setAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
@@ -44,7 +48,7 @@ class PlotFrame(QtWidgets.QFrame):
 
         head = QtWidgets.QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
-        head.addWidget(self.title_label)
+        head.addWidget(self.title_label, 3)
         head.addWidget(self.readout, 1)
         head.addWidget(self.export_button)
         lay = QtWidgets.QVBoxLayout(self)

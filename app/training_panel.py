@@ -160,13 +160,23 @@ class TrainingPanel(QtWidgets.QWidget):
         last = steps[-1] if steps else {}
         if last.get("epoch"):
             self.set_steps_per_epoch(int(round(last["step"] / last["epoch"])))
-        self.add_steps([{"step": s["step"], "loss": s["loss"], "acc": s.get("acc"),
-                         "clip": {"fired": s.get("clip_fired", False)}} for s in steps],
-                       refresh=False)
-        for ev in history.get("evals") or []:
-            self.add_eval(ev, refresh=False)
+        self.add_history({"steps": steps, "evals": history.get("evals") or []},
+                         refresh=False)
         self._refresh()
         self._follow_data(tight=True)
+
+    def add_history(self, records: dict, refresh: bool = True):
+        """Show records of the trainer's history ('steps', 'evals' lists, as the trainer
+        writes them) that arrived since the last call."""
+        self.add_steps([{"step": s["step"], "loss": s["loss"], "acc": s.get("acc"),
+                         "clip": {"fired": s.get("clip_fired", False)}}
+                        for s in records.get("steps") or []], refresh=refresh)
+        for ev in records.get("evals") or []:
+            self.add_eval(ev, refresh=refresh)
+
+    def step_count(self) -> int:
+        """Training steps shown."""
+        return self.steps.n
 
     def add_steps(self, events: list[dict], refresh: bool = True):
         if not events:

@@ -23,9 +23,9 @@ The naive loop twins are in ``core.naive``.
 
 import numpy as np
 
+from core.blas import loop_blas_limit
+from core.cells import SeqGrads
 from core.lstm_layers import _upstream, sigmoid
-from core.rnn_layers import _loop_context
-from core.seq_grads import SeqGrads
 
 BLOCKS = ("z", "r", "n")
 
@@ -93,7 +93,7 @@ def gru_forward_tm(x, h0, Wx, Wh, b):
     rec = np.empty((N, 3 * H), dtype=gates.dtype)
     rec_blocks = rec.reshape(N, 3, H).transpose(1, 0, 2)  # (3, N, H) view
     tmp = np.empty((N, H), dtype=gates.dtype)
-    with _loop_context():
+    with loop_blas_limit():
         for t in range(T):
             prev = h[t - 1] if t > 0 else h0
             gt = gates[t]
@@ -153,7 +153,7 @@ def gru_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
         s2 = np.empty((N, H), dtype=h.dtype)
         tmp = np.empty((N, H), dtype=h.dtype)
         WhT = Wh_nzr.T
-        with _loop_context():
+        with loop_blas_limit():
             for t in range(T - 1, cut - 1, -1):
                 gt, dht = grad[t], dh[t]
                 zt, rt, nt = gates[t]

@@ -22,8 +22,8 @@ The naive loop twins are in ``core.naive``.
 
 import numpy as np
 
-from core.rnn_layers import _loop_context
-from core.seq_grads import SeqGrads
+from core.blas import loop_blas_limit
+from core.cells import SeqGrads
 
 BLOCKS = ("i", "f", "o", "g")
 
@@ -113,7 +113,7 @@ def lstm_forward_tm(x, h0, Wx, Wh, b, c0=None):
     rec = np.empty((N, 4 * H), dtype=gates.dtype)
     rec_blocks = rec.reshape(N, 4, H).transpose(1, 0, 2)  # (4, N, H) view
     tmp = np.empty((N, H), dtype=gates.dtype)
-    with _loop_context():
+    with loop_blas_limit():
         for t in range(T):
             prev_h = h[t - 1] if t > 0 else h0
             prev_c = c[t - 1] if t > 0 else c0
@@ -186,7 +186,7 @@ def lstm_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=Tru
         s1 = np.empty((N, H), dtype=h.dtype)
         tmp = np.empty((N, H), dtype=h.dtype)
         WhT = Wh.T
-        with _loop_context():
+        with loop_blas_limit():
             for t in range(T - 1, cut - 1, -1):
                 gt, dht, dct, tct = gates[t], dh[t], dc[t], tanh_c[t]
                 i, f, o, g = gt

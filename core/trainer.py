@@ -589,6 +589,27 @@ class Trainer:
         t.history = history
         return t
 
+    def reopen(self, params: dict[str, np.ndarray] | None = None) -> None:
+        """Continue a run that ended 'cancelled', in memory: the next :meth:`events` picks up
+        at the step it stopped at, with the same optimizer, RNG and epoch position.
+
+        params: the parameters the run had when it was cancelled (copies taken at its last
+        step event); needed when the finish restored the best parameters over them, since
+        the optimizer state belongs to the current ones. Raises ConfigError for any other end.
+        """
+        if self.finished is None:
+            return
+        if self.finished.get("reason") != "cancelled":
+            raise ConfigError(f"a run that ended '{self.finished.get('reason')}' cannot be "
+                              "continued in place; only a stopped (cancelled) one can")
+        if params is not None:
+            for k, v in self.model.params.items():
+                v[...] = params[k]
+        self.finished = None
+        self.history["finished"] = None
+        self._cancel.clear()
+        self._running.set()
+
 
 class _EvalStopped(Exception):
     """cancel() arrived while evaluating: the evaluation is abandoned (and stays pending)."""

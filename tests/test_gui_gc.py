@@ -136,8 +136,8 @@ def test_run_app_installs_the_policy(qapp, monkeypatch):
     windows, seen = [], []
 
     class Window(mw.MainWindow):
-        def __init__(self):
-            super().__init__(load=False)
+        def __init__(self, settings=None):
+            super().__init__(load=False)  # no settings: a test never touches the user's
             windows.append(self)
 
     def event_loop():     # instead of the real one, which a test's QApplication must not end

@@ -105,15 +105,19 @@ def test_checkpoint_save_load_continue_on_one_thread(window, qtbot, tmp_path):
     cli = tmp_path / "cli.npz"
     t.save_checkpoint(cli)
     assert w.load_checkpoint(str(cli))
-    assert w.trainer is not None and w.trainer.config.workers == 1
+    assert w.can_continue()     # the trainer itself is built on the training thread
     assert w.model_panel.config().workers == 1 and w.model_panel.hidden_spin.value() == 8
-    assert not w.continue_button.isHidden() and w.toolbar.save_button.isEnabled()
+    w.show()     # a toolbar shows its widgets (through their actions) once it is shown
+    assert w.toolbar.continue_action.isVisible()
+    qtbot.waitUntil(lambda: w.continue_button.isVisible(), timeout=5000)
     qtbot.waitUntil(lambda: w.explorer.trace is not None
                     and w.explorer.trace["step"] == t.step, timeout=60000)
     assert "checkpoint cli.npz" in w.explorer.model_label.text()
     w.continue_button.click()
+    qtbot.waitUntil(lambda: w.train_worker.trainer is not None, timeout=60000)
     assert w.train_worker.trainer.config.workers == 1
     qtbot.waitUntil(lambda: not w.is_training(), timeout=120000)
+    assert w.trainer.config.workers == 1 and w.toolbar.save_button.isEnabled()
     assert w.trainer.step > t.step
     saved = tmp_path / "app.npz"
     w.save_checkpoint(str(saved))

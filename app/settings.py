@@ -1,0 +1,37 @@
+"""What the app remembers between launches (QSettings): window and dock geometry, the last
+data set, the last folders of the file dialogs.
+
+``MainWindow`` remembers only when given a QSettings (``run_app`` passes ``app_settings()``),
+so tests and automation never read or write the user's settings by accident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore
+
+ORGANISATION = "rnnscope"
+APPLICATION = "rnnscope"
+
+
+def app_settings() -> QtCore.QSettings:
+    """The user's settings store (the platform's usual place)."""
+    return QtCore.QSettings(ORGANISATION, APPLICATION)
+
+
+def last_folder(settings: QtCore.QSettings | None, key: str) -> str:
+    """The folder a file dialog of kind ``key`` last used, if it still exists; else home."""
+    if settings is not None:
+        value = settings.value(f"folders/{key}", "")
+        if value and Path(str(value)).is_dir():
+            return str(value)
+    return str(Path.home())
+
+
+def remember_folder(settings: QtCore.QSettings | None, key: str, path: str) -> None:
+    """Remember the folder of ``path`` (a file) or ``path`` itself (a folder) for ``key``."""
+    if settings is None or not path:
+        return
+    p = Path(path)
+    settings.setValue(f"folders/{key}", str(p if p.is_dir() else p.parent))
