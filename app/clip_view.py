@@ -1,9 +1,14 @@
 """The clip record of one gradient: its global norm against the threshold, and per parameter
-the norm before/after clipping and the fraction of its elements that were clipped.
+the norm before/after clipping and what clipping did to it.
 
-Norm clipping rescales the whole gradient when its global norm exceeds the threshold (every
-parameter shrinks by the same factor). Value clipping cuts each element to [-threshold,
-threshold], so only some elements change and the direction can turn (cosine < 1).
+Norm clipping rescales the whole gradient when its global norm exceeds the threshold: every
+parameter is multiplied by the same factor threshold / norm, no element is set to anything
+else, so the last column shows that factor ("x0.19"). Value clipping cuts each element to
+[-threshold, threshold], so only some elements change and the direction can turn (cosine < 1);
+there the last column is the share of elements that were cut.
+
+In the explorer the record is of one image's gradient (its own loss), which is typically much
+larger than the batch-mean gradient that training clips: the scope note under the table says so.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class ClipView(QtWidgets.QWidget):
     """``set_record(clip_dict)`` with ``ClipRecord.to_dict()`` (or None to clear)."""
 
     COLUMNS = ["parameter", "‖g‖ before", "‖g‖ after", "% clipped"]
+    LAST_COLUMN = {"norm": "scaled", "value": "% clipped", "none": "change"}
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -45,13 +51,37 @@ class ClipView(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.NoSelection)
         hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QtWidgets.QHeaderView.Stretch)
+        # every column as wide as its widest cell; spare room goes to the parameter names
+        hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        hh.setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
+        hh.setMinimumSectionSize(40)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAsNeeded)
         self.table.setAlternatingRowColors(True)
+        self.scope = QtWidgets.QLabel("")
+        self.scope.setObjectName("clipScopeNote")
+        self.scope.setWordWrap(True)
+        self.scope.setVisible(False)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)
         lay.addWidget(self.bar)
         lay.addWidget(self.table, 1)
+        lay.addWidget(self.scope)
+
+    def set_scope(self, text: str):
+        """A note on whose gradient this is (empty hides it)."""
+        self.scope.setText(text)
+        self.scope.setVisible(bool(text))
+
+    @staticmethod
+    def scale_factor(rec: dict) -> float:
+        """What norm clipping multiplied every parameter's gradient by (1 when it did not fire)."""
+        before, after = rec.get("norm_before"), rec.get("norm_after")
+        try:
+            before, after = float(before), float(after)
+        except (TypeError, ValueError):
+            return 1.0
+        return after / before if before > 0 and rec.get("fired") else 1.0
 
     def set_record(self, rec: dict | None):
         self.record = rec
@@ -68,8 +98,12 @@ class ClipView(QtWidgets.QWidget):
             text = (f"Clipping is off. Global gradient norm {_g(before)} "
                     "(it is applied as it is).")
         elif mode == "norm":
-            verdict = (f"<b style='color:{BAD}'>CLIPPED</b>: rescaled to {_g(after)}"
-                       if fired else f"<b style='color:{GOOD}'>not clipped</b>")
+            factor = self.scale_factor(rec)
+            verdict = (f"<b style='color:{BAD}'>scaled x{factor:.2g}</b>: every parameter's "
+                       f"gradient multiplied by {_g(thr)} / {_g(before)}, so the global norm "
+                       f"is {_g(after)}; no element is zeroed"
+                       if fired else f"<b style='color:{GOOD}'>not clipped</b> (below the "
+                       "threshold, applied as it is)")
             text = f"Global norm {_g(before)} vs threshold {_g(thr)} → {verdict}."
         else:
             verdict = (f"<b style='color:{BAD}'>CLIPPED</b> (direction cosine "
@@ -89,17 +123,25 @@ class ClipView(QtWidgets.QWidget):
         color = BAD if fired else GOOD
         self.bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
         per = rec.get("per_param", {}) or {}
+        columns = self.COLUMNS[:-1] + [self.LAST_COLUMN.get(mode, self.COLUMNS[-1])]
+        self.table.setHorizontalHeaderLabels(columns)
         self.table.setRowCount(len(per))
         for i, (name, d) in enumerate(per.items()):
             frac = float(d.get("fraction_clipped", 0.0) or 0.0)
-            cells = [name, _g(d.get("norm_before")), _g(d.get("norm_after")), f"{frac:.1%}"]
+            if mode == "norm":
+                last = f"x{self.scale_factor(rec):.2g}" if fired else "x1"
+            elif mode == "value":
+                last = f"{frac:.1%}"
+            else:
+                last = "none"
+            cells = [name, _g(d.get("norm_before")), _g(d.get("norm_after")), last]
             for j, c in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(c)
                 if j:
                     item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
                 if fired and (frac > 0 or mode == "norm"):
                     item.setForeground(QtGui.QColor(BAD))
-                item.setToolTip(f"{name}: {self.COLUMNS[j]} = {c}")
+                item.setToolTip(f"{name}: {columns[j]} = {c}")
                 self.table.setItem(i, j, item)
 
     def export_rows(self):
@@ -108,6 +150,8 @@ class ClipView(QtWidgets.QWidget):
         for key in ("mode", "threshold", "norm_before", "norm_after", "fired", "cosine"):
             if key in rec:
                 yield ["global", key, "", f"{rec[key]}"]
+        if rec.get("mode") == "norm":
+            yield ["global", "scale_factor", "", f"{self.scale_factor(rec)}"]
         for name, d in (rec.get("per_param") or {}).items():
             yield [name, "norm_before", "", f"{d.get('norm_before')}"]
             yield [name, "norm_after", "", f"{d.get('norm_after')}"]

@@ -1,4 +1,10 @@
-"""A plot with a title, an export button, a hover readout and one sentence of help under it."""
+"""A plot with a title, an export button, a read-out line for the value under the mouse and
+one sentence of help under it.
+
+The title and the read-out are one line each and elide (full text in the tooltip), so a long
+value or a narrow window never pushes the layout around. The read-out is cleared when the
+mouse leaves the plot and when the plot's data changes (see app/hover.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from app.elided_label import ElidedLabel
 from app.hover import HoverReadout
 from app.plot_export import export_plot
 from app.resources import icon
@@ -28,14 +35,10 @@ class PlotFrame(QtWidgets.QFrame):
         self.setObjectName("plotFrame")
         self.plot = plot
         self.export_name = export_name
-        self.title_label = QtWidgets.QLabel(title)
+        self.title_label = ElidedLabel(title)
         self.title_label.setObjectName("plotTitle")
-        self.readout = QtWidgets.QLabel("")
+        self.readout = ElidedLabel("", elide=QtCore.Qt.ElideLeft)
         self.readout.setObjectName("hoverReadout")
-        self.readout.setAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
-        self.readout.setMinimumWidth(10)
-        self.readout.setSizePolicy(QtWidgets.QSizePolicy.Ignored,
-                                   QtWidgets.QSizePolicy.Preferred)
         self.export_button = QtWidgets.QToolButton()
         self.export_button.setIcon(icon("export"))
         self.export_button.setToolTip("Export this plot: PNG image + CSV of its data")
@@ -44,21 +47,26 @@ class PlotFrame(QtWidgets.QFrame):
 
         head = QtWidgets.QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
-        head.addWidget(self.title_label)
-        head.addWidget(self.readout, 1)
+        head.addWidget(self.title_label, 1)
         head.addWidget(self.export_button)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         lay.setSpacing(2)
         lay.addLayout(head)
         lay.addWidget(plot, 1)
+        self.readout.setVisible(hover and hasattr(plot, "getPlotItem"))
+        lay.addWidget(self.readout)
         self.caption = QtWidgets.QLabel(caption)
         self.caption.setObjectName("plotCaption")
         self.caption.setWordWrap(True)
         self.caption.setVisible(bool(caption))
         lay.addWidget(self.caption)
+        self._hover = None
         if hover and hasattr(plot, "getPlotItem"):
             self._hover = HoverReadout(plot, self.readout.setText, self)
+
+    def set_title(self, title: str):
+        self.title_label.setText(title)
 
     def set_caption(self, text: str):
         self.caption.setText(text)
