@@ -16,7 +16,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.plot_export import write_csv
-from app.plot_style import BAD, GOOD
+from app.plot_style import BAD, GOOD, reserve_wrapped_height
 
 
 def _g(v) -> str:
@@ -57,6 +57,8 @@ class ClipView(QtWidgets.QWidget):
         hh.setMinimumSectionSize(40)
         self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAsNeeded)
         self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setMinimumHeight(4 * (self.fontMetrics().height() + 6))
         self.scope = QtWidgets.QLabel("")
         self.scope.setObjectName("clipScopeNote")
         self.scope.setWordWrap(True)
@@ -72,6 +74,15 @@ class ClipView(QtWidgets.QWidget):
         """A note on whose gradient this is (empty hides it)."""
         self.scope.setText(text)
         self.scope.setVisible(bool(text))
+        self._reserve()
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self._reserve()
+
+    def _reserve(self):
+        for label in (self.summary, self.scope):
+            reserve_wrapped_height(label, self.width())
 
     @staticmethod
     def scale_factor(rec: dict) -> float:
@@ -99,11 +110,9 @@ class ClipView(QtWidgets.QWidget):
                     "(it is applied as it is).")
         elif mode == "norm":
             factor = self.scale_factor(rec)
-            verdict = (f"<b style='color:{BAD}'>scaled x{factor:.2g}</b>: every parameter's "
-                       f"gradient multiplied by {_g(thr)} / {_g(before)}, so the global norm "
-                       f"is {_g(after)}; no element is zeroed"
-                       if fired else f"<b style='color:{GOOD}'>not clipped</b> (below the "
-                       "threshold, applied as it is)")
+            verdict = (f"<b style='color:{BAD}'>scaled x{factor:.2g}</b> (every parameter, "
+                       f"to norm {_g(after)}; no element zeroed)"
+                       if fired else f"<b style='color:{GOOD}'>not clipped</b>")
             text = f"Global norm {_g(before)} vs threshold {_g(thr)} → {verdict}."
         else:
             verdict = (f"<b style='color:{BAD}'>CLIPPED</b> (direction cosine "
@@ -112,6 +121,7 @@ class ClipView(QtWidgets.QWidget):
             text = (f"Each element cut to ±{_g(thr)}; global norm {_g(before)} → {_g(after)}: "
                     f"{verdict}.")
         self.summary.setText(text)
+        self._reserve()
         if mode == "norm" and thr:
             frac = min(1.0, float(before) / (2 * float(thr)))
             self.bar.setValue(int(frac * 1000))

@@ -54,5 +54,5 @@ class EigenPlot(pg.PlotWidget):
         self.getPlotItem().setRange(xRange=(-lim, lim), yRange=(-lim, lim), padding=0)
         where = ("< 1: inside the unit circle" if rho < 0.98
                  else "> 1: outside the unit circle" if rho > 1.02 else "≈ 1: on the unit circle")
-        self.label.setText(f"spectral radius ρ = {rho:.3f} {where}", size="9pt", color=INK)
+        self.label.setText(f"ρ = {rho:.3f} {where}", size="9pt", color=INK)
         return rho

@@ -36,6 +36,34 @@ SPEEDS = [("1 row/s", 1000), ("2 rows/s", 500), ("5 rows/s", 200), ("10 rows/s",
           ("20 rows/s", 50)]
 
 
+class _FillScrollArea(QtWidgets.QScrollArea):
+    """A scroll area whose widget fills the viewport and scrolls only below its minimum size.
+
+    QScrollArea's own resizable mode sizes a widget with wrapped captions by height-for-width,
+    which adds up every plot's preferred height and makes the views scroll at any window size.
+    """
+
+    def setWidget(self, w):
+        super().setWidget(w)
+        w.installEventFilter(self)
+
+    def eventFilter(self, obj, ev):
+        if obj is self.widget() and ev.type() == QtCore.QEvent.LayoutRequest:
+            QtCore.QTimer.singleShot(0, self._fit)
+        return False
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self._fit()
+
+    def _fit(self):
+        w = self.widget()
+        if w is None:
+            return
+        vp, least = self.viewport().size(), w.minimumSizeHint()
+        w.resize(max(vp.width(), least.width()), max(vp.height(), least.height()))
+
+
 class ExplorerPanel(QtWidgets.QWidget):
     """Image picker, playback controls and the five synchronized views of one trace."""
 
@@ -109,42 +137,50 @@ class ExplorerPanel(QtWidgets.QWidget):
             "Each column is the memory after reading a row. Units that keep their colour "
             "across columns carry information forward; columns that wash out forget.",
             export_name="explorer_hidden")
-        self.probs_frame = PlotFrame(
-            "If the sequence stopped at t: class probabilities", self.step_probs,
-            "Thick line = true class; dots = the class predicted after each row. "
-            "Watch when the right answer takes over.",
-            export_name="explorer_step_probs")
         self.probs_legend = QtWidgets.QLabel("")
         self.probs_legend.setObjectName("probsLegend")
-        self.probs_legend.setWordWrap(True)
         self.probs_legend.setTextFormat(QtCore.Qt.RichText)
-        self.probs_frame.layout().insertWidget(2, self.probs_legend)
+        self.probs_frame = PlotFrame(
+            "If the sequence stopped at t: class probabilities", self.step_probs,
+            "Thick line = true class; dots = the class predicted after each step. "
+            "Watch when the right answer takes over.",
+            export_name="explorer_step_probs", beside=self.probs_legend)
         self.grad_frame = PlotFrame(
             "Backward pass: ||dl/dh_t|| and each step's part of dW_hh (log scale)",
             self.grad_norm,
-            "The gradient starts at the last step and flows left. A steady fall to the left "
-            "means early rows barely learn: the vanishing gradient. Squares: what step t adds "
-            "to dW_hh (h_t-1ᵀ da_t); the steps' parts sum to dW_hh.",
+            "The gradient starts at the last step and flows left; a steady fall to the left is "
+            "the vanishing gradient. Squares: what step t adds to dW_hh (h_t-1ᵀ da_t).",
             export_name="explorer_grad_norm")
         self.clip_frame = PlotFrame(
             "Gradient clipping for this image", self.clip_view, "",
             export_name="explorer_clip", hover=False)
 
         left = QtWidgets.QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
         left.addWidget(self.image_frame)
         left.addWidget(self.feature_frame)
         left.addWidget(self.prediction_label)
         left.addStretch(1)
         mid = QtWidgets.QVBoxLayout()
+        mid.setContentsMargins(0, 0, 0, 0)
         mid.addWidget(self.heat_frame, 1)
         mid.addWidget(self.probs_frame, 1)
         right = QtWidgets.QVBoxLayout()
-        right.addWidget(self.grad_frame, 3)
-        right.addWidget(self.clip_frame, 2)
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.grad_frame, 1)
+        right.addWidget(self.clip_frame, 1)
         views = QtWidgets.QHBoxLayout()
+        views.setContentsMargins(0, 0, 0, 0)
         views.addLayout(left, 4)
         views.addLayout(mid, 5)
         views.addLayout(right, 4)
+        # below the views' minimum size the area scrolls instead of drawing views over each other
+        views_widget = QtWidgets.QWidget()
+        views_widget.setLayout(views)
+        self.views_area = _FillScrollArea()
+        self.views_area.setObjectName("explorerViews")
+        self.views_area.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.views_area.setWidget(views_widget)
 
         # --- playback ---------------------------------------------------------------------
         self.first_button = self._tool("first", "Go to the first row (Home)")
@@ -197,7 +233,7 @@ class ExplorerPanel(QtWidgets.QWidget):
         lay.setSpacing(4)
         lay.addLayout(picker)
         lay.addWidget(self.thumbs)
-        lay.addLayout(views, 1)
+        lay.addWidget(self.views_area, 1)
         lay.addLayout(controls)
         lay.addWidget(self.narration)
 
@@ -367,9 +403,8 @@ class ExplorerPanel(QtWidgets.QWidget):
         batch = tr.get("batch_size")
         batch_text = f"a batch of {batch} images" if batch else "a batch"
         self.clip_view.set_scope(
-            "This is the gradient of this one image (its own loss). Training clips the mean "
-            f"gradient over {batch_text}, which is much smaller, so it is clipped far less "
-            "often: see the red marks on the Training tab's loss curve.")
+            f"This is one image's gradient. Training clips the mean over {batch_text}, which "
+            "is smaller: it fires far less often (red marks on the Training tab).")
         self.slider.blockSignals(True)
         self.slider.setRange(1, T)
         self.slider.blockSignals(False)
@@ -385,6 +420,7 @@ class ExplorerPanel(QtWidgets.QWidget):
             a, b = self.cue_rows
             cue = (f"<br><span style='color:{CUE}'>Dashed frame: the cue, image rows "
                    f"{a + 1}–{b + 1}; the class is in these rows only.</span>")
+        self.prediction_label.setMinimumHeight(0)
         self.prediction_label.setText(
             f"<b>After all {T} steps the model says:</b> {names[k]} ({tr['probs'][k]:.0%})<br>"
             f"<b>True class:</b> {names[y]} &nbsp; {verdict} &nbsp; "

@@ -49,7 +49,7 @@ class GradNormPlot(pg.PlotWidget):
         pi.setLogMode(x=False, y=True)
         pi.getAxis("left").enableAutoSIPrefix(False)
         pi.getViewBox().setMouseEnabled(x=False, y=True)
-        self.legend = legend_below(pi, columns=3)
+        self.legend = legend_below(pi, columns=2)
         self.cut_region = pg.LinearRegionItem(values=(0.5, 0.5), movable=False,
                                               brush=pg.mkBrush(120, 120, 120, 50),
                                               pen=pg.mkPen(MUTED, width=1))
@@ -100,7 +100,7 @@ class GradNormPlot(pg.PlotWidget):
         if self.weight_norms is None:
             self.legend.removeItem(self.weight_curve)
         elif self.legend.getLabel(self.weight_curve) is None:
-            self.legend.addItem(self.weight_curve, "step t's part of ||dW_hh||")
+            self.legend.addItem(self.weight_curve, "step t's part of dW_hh")
         self.cut = cut
         T = len(self.norms)
         if batch_mean is not None:

@@ -15,13 +15,15 @@ from PySide6 import QtCore, QtWidgets
 from app.elided_label import ElidedLabel
 from app.hover import HoverReadout
 from app.plot_export import export_plot
+from app.plot_style import reserve_wrapped_height
 from app.resources import icon
 
 _last_dir: list[Path] = [Path.home()]
 
 
 class PlotFrame(QtWidgets.QFrame):
-    """Wrap ``plot`` (a pyqtgraph PlotWidget or a matplotlib canvas) for display and export.
+    """Wrap ``plot`` (a pyqtgraph PlotWidget or a matplotlib canvas) for display and export;
+    ``beside`` (optional) is shown to the right of the plot.
 
     ``exported(png, csv)`` is emitted after a successful export; errors go to ``message``.
     """
@@ -30,7 +32,8 @@ class PlotFrame(QtWidgets.QFrame):
     message = QtCore.Signal(str)
 
     def __init__(self, title: str, plot: QtWidgets.QWidget, caption: str = "",
-                 export_name: str = "plot", parent=None, hover: bool = True):
+                 export_name: str = "plot", parent=None, hover: bool = True,
+                 beside: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("plotFrame")
         self.plot = plot
@@ -53,7 +56,14 @@ class PlotFrame(QtWidgets.QFrame):
         lay.setContentsMargins(6, 4, 6, 4)
         lay.setSpacing(2)
         lay.addLayout(head)
-        lay.addWidget(plot, 1)
+        if beside is None:
+            lay.addWidget(plot, 1)
+        else:   # e.g. a legend: to the right of the plot, never over its data
+            row = QtWidgets.QHBoxLayout()
+            row.setContentsMargins(0, 0, 0, 0)
+            row.addWidget(plot, 1)
+            row.addWidget(beside, 0, QtCore.Qt.AlignTop)
+            lay.addLayout(row, 1)
         self.readout.setVisible(hover and hasattr(plot, "getPlotItem"))
         lay.addWidget(self.readout)
         self.caption = QtWidgets.QLabel(caption)
@@ -65,12 +75,22 @@ class PlotFrame(QtWidgets.QFrame):
         if hover and hasattr(plot, "getPlotItem"):
             self._hover = HoverReadout(plot, self.readout.setText, self)
 
+    def hasHeightForWidth(self) -> bool:
+        # the caption's height is reserved as its minimum height (resizeEvent); a frame that
+        # also answered height-for-width would be squeezed below that minimum by its column
+        return False
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        reserve_wrapped_height(self.caption, self.contentsRect().width() - 12)
+
     def set_title(self, title: str):
         self.title_label.setText(title)
 
     def set_caption(self, text: str):
         self.caption.setText(text)
         self.caption.setVisible(bool(text))
+        reserve_wrapped_height(self.caption, self.contentsRect().width() - 12)
 
     def export_to(self, png_path) -> tuple[Path, Path]:
         """Write ``png_path`` and the CSV beside it; returns both paths."""

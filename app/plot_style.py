@@ -4,6 +4,7 @@ colours every view shares, and legends that sit under a plot instead of over its
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6 import QtWidgets
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w",
                     foreground="#263238")
@@ -34,6 +35,9 @@ def class_color(k: int) -> str:
     return CLASS_COLORS[k % len(CLASS_COLORS)]
 
 
+SAMPLE_PIXELS = 20   # height of one legend entry (pyqtgraph's sample is 20 x 20 px)
+
+
 class LegendBelow(pg.LegendItem):
     """A legend laid out in the PlotItem's grid under the bottom axis, never over the data.
 
@@ -44,22 +48,25 @@ class LegendBelow(pg.LegendItem):
     ROW = 4   # PlotItem's layout: 0 title, 1 top axis, 2 view box, 3 bottom axis
 
     def __init__(self, columns: int = 3, size: str = "8pt"):
-        super().__init__(offset=None, labelTextSize=size, colCount=columns, verSpacing=-4)
+        super().__init__(offset=None, labelTextSize=size, colCount=columns)
+
+    def sizeHint(self, which, constraint=None):
+        """Any width will do (a narrow plot must not be widened by its legend's labels)."""
+        from PySide6 import QtCore
+
+        hint = super().sizeHint(which, constraint) if constraint is not None else \
+            super().sizeHint(which)
+        if which == QtCore.Qt.MinimumSize:
+            return QtCore.QSizeF(0, hint.height())
+        return hint
 
     def updateSize(self):
-        height = width = 0.0
-        for row in range(self.layout.rowCount()):
-            row_height = col_width = 0.0
-            for col in range(self.layout.columnCount()):
-                item = self.layout.itemAt(row, col)
-                if item:
-                    col_width += item.preferredWidth() + 3
-                    row_height = max(row_height, item.preferredHeight())
-            width = max(width, col_width)
-            height += row_height
+        rows = -(-len(self.items) // max(1, self.columnCount))
+        height = rows * (SAMPLE_PIXELS + 2) + 2
         self.setMinimumHeight(height)
         self.setMaximumHeight(height)
-        self.setMinimumWidth(0)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+        self.layout.setContentsMargins(0, 0, 0, 0)
         self.updateGeometry()
 
 
@@ -69,6 +76,14 @@ def legend_below(plot_item: pg.PlotItem, columns: int = 3) -> LegendBelow:
     plot_item.layout.addItem(legend, LegendBelow.ROW, 1)
     plot_item.legend = legend
     return legend
+
+
+def reserve_wrapped_height(label, width: int):
+    """Make a word-wrapped QLabel's minimum height what its text needs at ``width``, so a
+    crowded layout scrolls or shrinks its plots instead of drawing the text over them."""
+    need = label.heightForWidth(max(1, width)) if not label.isHidden() and label.text() else 0
+    if need != label.minimumHeight():
+        label.setMinimumHeight(max(0, need))
 
 
 def make_plot(object_name: str | None = None, *, x_label: str = "", y_label: str = "",

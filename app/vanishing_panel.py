@@ -68,38 +68,41 @@ def _direction(factor: float) -> str:
 
 def spectrum_sentence(rho: float, whh_sigma: float, measured, jacobian_sigma, mean_derivative,
                       activation: str = "tanh") -> str:
-    """What the spectrum of W_hh predicts for the gradient, against what this image's backward
-    steps measured (core.timesteps.backward_factors), in words: the spectrum alone decides only
-    without saturation; act' < 1 shrinks every step, so saturation can turn 'can grow' into
-    vanishing."""
-    act = "tanh'" if activation == "tanh" else "ReLU' (the share of active units)"
+    """What the spectrum of W_hh predicts for the gradient against what this image's backward
+    steps measured (core.timesteps.backward_factors), in words. Without saturation the spectrum
+    decides; act' < 1 shrinks every step's Jacobian diag(act') W_hh^T, so saturation can turn
+    'can grow' into vanishing."""
+    act = "tanh'" if activation == "tanh" else "ReLU'"
     m = _geo_mean(measured)
-    s = _geo_mean(np.where(np.isfinite(np.asarray(measured, dtype=float)), jacobian_sigma,
-                           np.nan))
+    ok = np.isfinite(np.asarray(measured, dtype=float))
+    s = _geo_mean(np.where(ok, jacobian_sigma, np.nan))
     d = float(np.nanmean(mean_derivative)) if np.size(mean_derivative) else float("nan")
     predicted = _direction(rho)
-    head = {"shrink": f"ρ(W_hh) = {rho:.2f} < 1: W_hh alone predicts vanishing.",
-            "grow": f"ρ(W_hh) = {rho:.2f} > 1: W_hh alone would let the gradient grow.",
-            "keep": f"ρ(W_hh) = {rho:.2f} ≈ 1: W_hh alone keeps the gradient's size."}[predicted]
     if not np.isfinite(m):
-        return f"{head} No backward step to measure yet."
+        return f"ρ(W_hh) = {rho:.2f}. No backward step to measure yet."
+    each = f"each step back multiplies ||dl/dh|| by {m:.2f} on average"
+    sat = f"mean {act} {d:.2f}"
     measured_dir = _direction(m)
-    steps = (f"Along this image each step back multiplies ||dl/dh|| by {m:.2f} on average "
-             f"(the step Jacobian diag({act[:-1]}') W_hh^T has σ_max {s:.2f}; mean {act} "
-             f"{d:.2f})")
-    if measured_dir == "shrink" and predicted == "shrink":
-        return f"{head} {steps}: the spectrum and the measurement agree, the gradient vanishes."
-    if measured_dir == "shrink":
-        return (f"{head} But saturation overrides it. {steps}: the units' {act} < 1 shrinks "
-                "every step, so the gradient vanishes.")
-    if measured_dir == "grow" and predicted == "grow":
-        return (f"{head} {steps}: the units are not saturated enough to stop it, the gradient "
-                "explodes (clipping bounds the update).")
+    if predicted == "shrink" and measured_dir == "shrink":
+        return (f"ρ(W_hh) = {rho:.2f} < 1: W_hh alone predicts vanishing, and this image "
+                f"agrees: {each} ({sat}).")
+    if predicted == "grow" and measured_dir == "shrink" and s < 1:
+        return (f"ρ(W_hh) = {rho:.2f} > 1 would let the gradient grow, but saturation overrides "
+                f"it: with {sat} every step's Jacobian diag({act}) W_hh^T has σ_max {s:.2f} < 1, "
+                f"so {each}: it vanishes.")
+    if predicted == "grow" and measured_dir == "shrink":
+        return (f"ρ(W_hh) = {rho:.2f} > 1 would let the gradient grow, yet along this image "
+                f"{each}: saturation ({sat}) cuts the step Jacobian to σ_max {s:.2f} and the "
+                "gradient does not line up with its growing direction.")
+    if predicted == "grow" and measured_dir == "grow":
+        return (f"ρ(W_hh) = {rho:.2f} > 1 and this image agrees: {each} ({sat} is too little "
+                "saturation to stop it): exploding; clipping bounds the update.")
     if measured_dir == "grow":
-        return (f"{head} Yet {steps.lower()}: the gradient grows for a while because W_hh is "
-                f"not normal (its largest singular value is {whh_sigma:.2f}); the spectrum "
-                "only rules the long run.")
-    return f"{head} {steps}: the gradient keeps its size through time."
+        return (f"ρ(W_hh) = {rho:.2f} predicts no growth, yet {each}: W_hh is not normal "
+                f"(σ_max(W_hh) = {whh_sigma:.2f}), so the gradient can grow for a while; the "
+                "spectrum rules only the long run.")
+    return (f"ρ(W_hh) = {rho:.2f}: {each} ({sat}); the gradient "
+            f"{'keeps its size' if measured_dir == 'keep' else 'shrinks'}.")
 
 
 class BackwardFactorPlot(pg.PlotWidget):
@@ -116,13 +119,13 @@ class BackwardFactorPlot(pg.PlotWidget):
         pi.setLogMode(x=False, y=True)
         pi.getViewBox().setMouseEnabled(x=False, y=True)
         legend_below(pi, columns=2)
-        self.one = pi.plot([], [], name="1 (keeps its size)",
+        self.one = pi.plot([], [], name="1",
                            pen=pg.mkPen(INK, width=1, style=QtCore.Qt.DashLine))
-        self.whh = pi.plot([], [], name="σ_max(W_hh), no saturation",
+        self.whh = pi.plot([], [], name="σ_max(W_hh)",
                            pen=pg.mkPen(MUTED, width=1.5, style=QtCore.Qt.DotLine))
-        self.bound = pi.plot([], [], name="σ_max(J_t), bound", pen=pg.mkPen(BOUND, width=1.5),
+        self.bound = pi.plot([], [], name="σ_max(J_t)", pen=pg.mkPen(BOUND, width=1.5),
                              connect="finite")
-        self.measured = pi.plot([], [], name="measured ||dl/dh_t-1|| / ||dl/dh_t||",
+        self.measured = pi.plot([], [], name="measured",
                                 pen=pg.mkPen(MEASURED, width=2), symbol="o", symbolSize=5,
                                 symbolBrush=MEASURED, connect="finite")
         self.bound.hover_format = lambda x, y: f"t={int(x)}: σ_max(J_t) = {y:.3g}"
@@ -198,9 +201,9 @@ class VanishingPanel(QtWidgets.QWidget):
             "gradient; watch whether training changes that.", export_name="grad_through_time")
         self.factor_frame = PlotFrame(
             "What each backward step does (this image)", self.factor_plot,
-            "Below 1 the step shrinks the gradient. The measured factor stays under its "
-            "bound σ_max(diag(act') W_hh^T), which is below σ_max(W_hh) as far as the "
-            "units saturate.", export_name="backward_factor")
+            "Measured: ||dl/dh_t-1|| / ||dl/dh_t||; below 1 the step shrinks the gradient. "
+            "It stays under σ_max(J_t) of the step's Jacobian diag(act') W_hh^T, which "
+            "saturation pulls below σ_max(W_hh).", export_name="backward_factor")
         self.eigen_frame = PlotFrame(
             "Eigenvalues of W_hh", self.eigen,
             "Backprop multiplies by diag(act') W_hh^T once per step.",
