@@ -23,7 +23,8 @@ _last_dir: list[Path] = [Path.home()]
 
 class PlotFrame(QtWidgets.QFrame):
     """Wrap ``plot`` (a pyqtgraph PlotWidget or a matplotlib canvas) for display and export;
-    ``beside`` (optional) is shown to the right of the plot.
+    ``beside`` (optional) is shown to the right of the plot; ``scroll`` shows the plot at its
+    own size in a scroll area.
 
     ``exported(png, csv)`` is emitted after a successful export; errors go to ``message``.
     """
@@ -33,7 +34,7 @@ class PlotFrame(QtWidgets.QFrame):
 
     def __init__(self, title: str, plot: QtWidgets.QWidget, caption: str = "",
                  export_name: str = "plot", parent=None, hover: bool = True,
-                 beside: QtWidgets.QWidget | None = None):
+                 beside: QtWidgets.QWidget | None = None, scroll: bool = False):
         super().__init__(parent)
         self.setObjectName("plotFrame")
         self.plot = plot
@@ -56,7 +57,13 @@ class PlotFrame(QtWidgets.QFrame):
         lay.setContentsMargins(6, 4, 6, 4)
         lay.setSpacing(2)
         lay.addLayout(head)
-        if beside is None:
+        if scroll:   # shown at its own size (e.g. an image grid whose captions must stay legible)
+            area = QtWidgets.QScrollArea()
+            area.setObjectName("plotScroll")
+            area.setWidget(plot)
+            area.setAlignment(QtCore.Qt.AlignHCenter)
+            lay.addWidget(area, 1)
+        elif beside is None:
             lay.addWidget(plot, 1)
         else:   # e.g. a legend: to the right of the plot, never over its data
             row = QtWidgets.QHBoxLayout()

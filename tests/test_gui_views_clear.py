@@ -299,3 +299,32 @@ def test_explorer_frames_do_not_overlap_at_1100x700(qtbot, probe):
             for y in inner[j + 1:]:
                 if x.isVisibleTo(a) and y.isVisibleTo(a):
                     assert not rect(x).intersects(rect(y)), a.title_label.full_text()
+
+
+# --- report image grids ----------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["gallery", "predictions"])
+def test_image_grid_captions_are_legible_and_apart(kind):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from report.figures import gallery_figure, prediction_grid_figure
+
+    names = ["yellow stripes", "green checks", "cyan stripes", "airplane"]
+    rng = np.random.default_rng(0)
+    n = 24
+    images = rng.integers(0, 255, (n, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(n) % 4
+    predicted = (labels + 1) % 4
+    if kind == "gallery":
+        fig = gallery_figure(images, labels, predicted, np.full(n, 0.99), names)
+    else:
+        fig = prediction_grid_figure(images, labels, predicted, names)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    titles = [ax.title for ax in fig.axes if ax.title.get_text()]
+    assert len(titles) == n
+    assert min(t.get_fontsize() for t in titles) >= 9
+    boxes = [t.get_window_extent(renderer) for t in titles]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)
