@@ -31,6 +31,7 @@ class ClipView(QtWidgets.QWidget):
     """``set_record(clip_dict)`` with ``ClipRecord.to_dict()`` (or None to clear)."""
 
     COLUMNS = ["parameter", "‖g‖ before", "‖g‖ after", "% clipped"]
+    HEADERS = ["param", "before", "after"]   # short: the columns fit a narrow window
     LAST_COLUMN = {"norm": "scaled", "value": "% clipped", "none": "change"}
 
     def __init__(self, parent=None):
@@ -53,8 +54,10 @@ class ClipView(QtWidgets.QWidget):
         hh = self.table.horizontalHeader()
         # every column as wide as its widest cell; spare room goes to the parameter names
         hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
-        hh.setSectionResizeMode(0, QtWidgets.QHeaderView.Stretch)
-        hh.setMinimumSectionSize(40)
+        hh.setStretchLastSection(True)
+        hh.setMinimumSectionSize(30)
+        hh.setToolTip("‖g‖ before / after: the parameter's gradient norm before and after "
+                      "clipping")
         self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAsNeeded)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
@@ -134,7 +137,7 @@ class ClipView(QtWidgets.QWidget):
         self.bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
         per = rec.get("per_param", {}) or {}
         columns = self.COLUMNS[:-1] + [self.LAST_COLUMN.get(mode, self.COLUMNS[-1])]
-        self.table.setHorizontalHeaderLabels(columns)
+        self.table.setHorizontalHeaderLabels(self.HEADERS + columns[-1:])
         self.table.setRowCount(len(per))
         for i, (name, d) in enumerate(per.items()):
             frac = float(d.get("fraction_clipped", 0.0) or 0.0)

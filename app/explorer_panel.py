@@ -117,7 +117,7 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.feature_view = FeatureRowView()
         self.heatmap = HiddenHeatmap()
         self.step_probs = StepProbsPlot()
-        self.grad_norm = GradNormPlot()
+        self.grad_norm = GradNormPlot(legend_columns=1)   # a narrow column: one entry a line
         self.clip_view = ClipView()
         self.prediction_label = QtWidgets.QLabel("")
         self.prediction_label.setObjectName("predictionLabel")

@@ -39,7 +39,8 @@ class GradNormPlot(pg.PlotWidget):
     """``set_norms(norms (T,), cut, batch_mean=None, weight_norms=None)``, then
     ``reveal_from(t)`` per frame."""
 
-    def __init__(self, object_name: str = "gradNormPlot", parent=None, cursor: bool = True):
+    def __init__(self, object_name: str = "gradNormPlot", parent=None, cursor: bool = True,
+                 legend_columns: int = 2):
         super().__init__(parent=parent, axisItems={"left": DecadeLogAxis("left")})
         self.setObjectName(object_name)
         pi = self.getPlotItem()
@@ -49,7 +50,7 @@ class GradNormPlot(pg.PlotWidget):
         pi.setLogMode(x=False, y=True)
         pi.getAxis("left").enableAutoSIPrefix(False)
         pi.getViewBox().setMouseEnabled(x=False, y=True)
-        self.legend = legend_below(pi, columns=2)
+        self.legend = legend_below(pi, columns=legend_columns)
         self.cut_region = pg.LinearRegionItem(values=(0.5, 0.5), movable=False,
                                               brush=pg.mkBrush(120, 120, 120, 50),
                                               pen=pg.mkPen(MUTED, width=1))

@@ -16,7 +16,15 @@ from app.eigen_plot import EigenPlot
 from app.grad_norm_plot import GradNormPlot
 from app.log_axis import DecadeLogAxis, decade_range
 from app.plot_frame import PlotFrame
-from app.plot_style import BOUND, INK, MEASURED, MUTED, SUBTLE, legend_below
+from app.plot_style import (
+    BOUND,
+    INK,
+    MEASURED,
+    MUTED,
+    SUBTLE,
+    legend_below,
+    reserve_wrapped_height,
+)
 
 MAX_COLUMNS = 1500  # grad-through-time columns drawn (older steps are averaged together)
 
@@ -259,6 +267,7 @@ class VanishingPanel(QtWidgets.QWidget):
         lines.append(f"<b>This image (#{tr.get('index', '?')} of {tr.get('split', '?')}):</b> "
                      f"{ratio_sentence(g, cut)}")
         self.ratio_label.setText("<br>".join(lines))
+        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
         self._T = int(tr.get("T") or len(g))
         if not self.hist_rows:
             self._show_empty_history()
@@ -338,6 +347,10 @@ class VanishingPanel(QtWidgets.QWidget):
         self.gtt_image.setRect(0.5, x0, T, x1 - x0)
         self._set_t_ticks(T)
         self._gtt_steps = (x0, x1, img.shape[0])
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
 
     def showEvent(self, ev):
         super().showEvent(ev)

@@ -60,6 +60,12 @@ def test_norm_clipping_shows_the_scale_factor_not_percent_clipped(qtbot):
     v.set_record(rec)
     assert "scaled x0.19" in v.summary.text() and "no element zeroed" in v.summary.text()
     assert v.table.horizontalHeaderItem(3).text() == "scaled"
+    headers = [v.table.horizontalHeaderItem(j).text() for j in range(3)]
+    assert headers == ["param", "before", "after"]
+    v.resize(300, 240)
+    v.show()
+    for j in range(4):      # no column narrower than its contents
+        assert v.table.columnWidth(j) >= v.table.sizeHintForColumn(j), j
     assert v.table.item(0, 3).text() == "x0.19"
     assert "100" not in v.table.item(0, 3).text()
     v.set_record(dict(rec, fired=False, norm_before=0.5, norm_after=0.5))
