@@ -1,8 +1,11 @@
 """Eigenvalues of W_hh on the complex plane, with the unit circle and the spectral radius.
 
-Backpropagation multiplies the gradient by W_hh^T (and by tanh' <= 1) once per timestep, so
-eigenvalues well inside the unit circle shrink it every step (vanishing) and eigenvalues
-outside can grow it (exploding).
+Backpropagation multiplies the gradient by diag(act'(a_t)) W_hh^T once per timestep. With no
+saturation (act' = 1) eigenvalues well inside the unit circle shrink it every step (vanishing)
+and eigenvalues outside can grow it (exploding); saturated units (tanh' < 1) shrink every step
+further, so the spectrum alone predicts vanishing but not exploding. The plot states where the
+spectrum lies (above the data, never over it); the vanishing tab's sentence under it compares
+that with the factor measured along an image (app/vanishing_panel.py).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore
 
-from app.plot_style import BAD
+from app.plot_style import BAD, INK, THIS_IMAGE, legend_below
 
 
 class EigenPlot(pg.PlotWidget):
@@ -23,21 +26,19 @@ class EigenPlot(pg.PlotWidget):
         pi.setLabel("left", "imaginary part")
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.getViewBox().setAspectLocked(True)
-        pi.addLegend(offset=(-4, -4), labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 220))
+        legend_below(pi, columns=3)
         th = np.linspace(0, 2 * np.pi, 361)
         self.unit = pi.plot(np.cos(th), np.sin(th), name="unit circle",
-                            pen=pg.mkPen("#263238", width=1.5))
+                            pen=pg.mkPen(INK, width=1.5))
         self.radius = pi.plot([], [], name="spectral radius",
                               pen=pg.mkPen(BAD, width=1.5, style=QtCore.Qt.DashLine))
         self.points = pg.ScatterPlotItem(name="eigenvalues", size=6, pen=None,
-                                         brush=pg.mkBrush(106, 27, 154, 170))
+                                         brush=pg.mkBrush(pg.mkColor(THIS_IMAGE + "aa")))
         self.points.hover_format = (
             lambda x, y: f"eigenvalue {x:+.3f} {y:+.3f}i (|λ| = {np.hypot(x, y):.3f})")
         pi.addItem(self.points)
-        self.label = pg.TextItem("", color="#263238", anchor=(0, 0),
-                                 fill=pg.mkBrush(255, 255, 255, 220),
-                                 border=pg.mkPen("#cfd8dc"))
-        pi.addItem(self.label, ignoreBounds=True)
+        pi.setTitle(" ", size="9pt", color=INK)
+        self.label = pi.titleLabel   # above the view box
         self.eigvals = None
         self.setMinimumSize(200, 200)
 
@@ -51,9 +52,7 @@ class EigenPlot(pg.PlotWidget):
         self.radius.setData(rho * np.cos(th), rho * np.sin(th))
         lim = max(1.1, rho * 1.1)
         self.getPlotItem().setRange(xRange=(-lim, lim), yRange=(-lim, lim), padding=0)
-        verdict = ("< 1: inside the unit circle,\ngradients shrink step by step" if rho < 0.98
-                   else "> 1: outside the unit circle,\ngradients can grow" if rho > 1.02
-                   else "≈ 1: on the unit circle,\ngradients keep their size")
-        self.label.setText(f"spectral radius ρ = {rho:.3f}\n{verdict}")
-        self.label.setPos(-lim * 0.98, lim * 0.98)
+        where = ("< 1: inside the unit circle" if rho < 0.98
+                 else "> 1: outside the unit circle" if rho > 1.02 else "≈ 1: on the unit circle")
+        self.label.setText(f"ρ = {rho:.3f} {where}", size="9pt", color=INK)
         return rho

@@ -5,6 +5,11 @@ the heatmap gains column t, the class probabilities are those after t rows). Fra
 the backward pass (t = 2T + 1 - frame, from T down to 1: the gradient ||dl/dh_t|| is revealed
 right to left). The slider always shows t; the phase buttons say which pass it belongs to.
 
+Which image rows a step reads comes with the trace (core.timesteps.step_bands): one row per step
+for the row-RNN, a 4-row band with a wider receptive field for the CNN+RNN, whose steps are
+called feature-map steps in every text. The narration has a fixed height of a few lines, so the
+playback controls above it stay where they are whatever it says.
+
 The panel only displays an ``ExplorerTrace`` dict (see app/trace_job.py); it asks for one with
 ``imageRequested(split, index)`` and never computes anything itself.
 """
@@ -13,18 +18,21 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
-from superqt import QElidingLabel
 
 from app.clip_view import ClipView
+from app.elided_label import ElidedLabel
 from app.feature_row_view import FeatureRowView
+from app.fill_scroll_area import FillScrollArea
 from app.grad_norm_plot import GradNormPlot
 from app.hidden_heatmap import HiddenHeatmap
 from app.plot_frame import PlotFrame
-from app.plot_style import BAD, GOOD
+from app.plot_style import BAD, CUE, GOOD, SUBTLE, THUMBNAILS
 from app.resources import icon
 from app.row_image_view import RowImageView
 from app.step_probs_plot import StepProbsPlot
 from app.thumbnail_strip import ThumbnailStrip
+
+NARRATION_LINES = 3   # the longest narration fits in three lines at a 1100 px wide window
 
 SPEEDS = [("1 row/s", 1000), ("2 rows/s", 500), ("5 rows/s", 200), ("10 rows/s", 100),
           ("20 rows/s", 50)]
@@ -69,7 +77,7 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.follow_check.setToolTip("Recompute this image's trace about once a second while "
                                      "the model trains, so you watch it change")
         # elided (whole in the tooltip): a long model description must not widen the panel
-        self.model_label = QElidingLabel("")
+        self.model_label = ElidedLabel("")
         self.model_label.setObjectName("traceModelLabel")
         self.model_label.setMinimumWidth(60)
         self.model_label.setAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
@@ -86,7 +94,7 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.feature_view = FeatureRowView()
         self.heatmap = HiddenHeatmap()
         self.step_probs = StepProbsPlot()
-        self.grad_norm = GradNormPlot()
+        self.grad_norm = GradNormPlot(legend_columns=1)   # a narrow column: one entry a line
         self.clip_view = ClipView()
         self.prediction_label = QtWidgets.QLabel("")
         self.prediction_label.setObjectName("predictionLabel")
@@ -99,47 +107,57 @@ class ExplorerPanel(QtWidgets.QWidget):
             export_name="explorer_image")
         self.feature_frame = PlotFrame(
             "Feature map read by the RNN", self.feature_view,
-            "CNN+RNN: each feature row summarises a 4-row band of the image.",
+            "CNN+RNN: the mean over the conv channels at each feature-map step.",
             export_name="explorer_feature_map")
         self.heat_frame = PlotFrame(
             "Hidden state h_t (unit x timestep)", self.heatmap,
             "Each column is the memory after reading a row. Units that keep their colour "
             "across columns carry information forward; columns that wash out forget.",
             export_name="explorer_hidden")
-        self.probs_frame = PlotFrame(
-            "If the sequence stopped at t: class probabilities", self.step_probs,
-            "Thick line = true class; dots = the class predicted after each row. "
-            "Watch when the right answer takes over.",
-            export_name="explorer_step_probs")
         self.probs_legend = QtWidgets.QLabel("")
         self.probs_legend.setObjectName("probsLegend")
-        self.probs_legend.setWordWrap(True)
         self.probs_legend.setTextFormat(QtCore.Qt.RichText)
-        self.probs_frame.layout().insertWidget(2, self.probs_legend)
+        self.probs_frame = PlotFrame(
+            "If the sequence stopped at t: class probabilities", self.step_probs,
+            "Thick line = true class; dots = the class predicted after each step. "
+            "Watch when the right answer takes over.",
+            export_name="explorer_step_probs", beside=self.probs_legend)
         self.grad_frame = PlotFrame(
-            "Backward pass: ||dl/dh_t|| (log scale)", self.grad_norm,
-            "The gradient starts at the last row and flows left. A steady fall to the left "
-            "means early rows barely learn: the vanishing gradient.",
+            "Backward pass: ||dl/dh_t|| and each step's part of dW_hh (log scale)",
+            self.grad_norm,
+            "The gradient starts at the last step and flows left; a steady fall to the left is "
+            "the vanishing gradient. Squares: what step t adds to dW_hh (h_t-1ᵀ da_t).",
             export_name="explorer_grad_norm")
         self.clip_frame = PlotFrame(
             "Gradient clipping for this image", self.clip_view, "",
             export_name="explorer_clip", hover=False)
 
         left = QtWidgets.QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
         left.addWidget(self.image_frame)
         left.addWidget(self.feature_frame)
         left.addWidget(self.prediction_label)
         left.addStretch(1)
         mid = QtWidgets.QVBoxLayout()
+        mid.setContentsMargins(0, 0, 0, 0)
         mid.addWidget(self.heat_frame, 1)
         mid.addWidget(self.probs_frame, 1)
         right = QtWidgets.QVBoxLayout()
-        right.addWidget(self.grad_frame, 3)
-        right.addWidget(self.clip_frame, 2)
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.grad_frame, 1)
+        right.addWidget(self.clip_frame, 1)
         views = QtWidgets.QHBoxLayout()
+        views.setContentsMargins(0, 0, 0, 0)
         views.addLayout(left, 4)
         views.addLayout(mid, 5)
         views.addLayout(right, 4)
+        # below the views' minimum size the area scrolls instead of drawing views over each other
+        views_widget = QtWidgets.QWidget()
+        views_widget.setLayout(views)
+        self.views_area = FillScrollArea()
+        self.views_area.setObjectName("explorerViews")
+        self.views_area.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.views_area.setWidget(views_widget)
 
         # --- playback ---------------------------------------------------------------------
         self.first_button = self._tool("first", "Go to the first row (Home)")
@@ -183,13 +201,16 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.narration.setObjectName("narration")
         self.narration.setWordWrap(True)
         self.narration.setTextFormat(QtCore.Qt.RichText)
+        self.narration.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
+        self.narration.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Fixed)
+        self._fit_narration()
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(4)
         lay.addLayout(picker)
         lay.addWidget(self.thumbs)
-        lay.addLayout(views, 1)
+        lay.addWidget(self.views_area, 1)
         lay.addLayout(controls)
         lay.addWidget(self.narration)
 
@@ -252,6 +273,16 @@ class ExplorerPanel(QtWidgets.QWidget):
             return False
         return True
 
+    def _fit_narration(self):
+        """Room for NARRATION_LINES lines plus the style sheet's padding and border."""
+        lines = NARRATION_LINES * self.narration.fontMetrics().lineSpacing()
+        self.narration.setFixedHeight(lines + 2 * 6 + 2 + 4)
+
+    def changeEvent(self, ev):
+        super().changeEvent(ev)
+        if ev.type() in (QtCore.QEvent.FontChange, QtCore.QEvent.StyleChange):
+            self._fit_narration()
+
     def _tool(self, name: str, tip: str) -> QtWidgets.QToolButton:
         b = QtWidgets.QToolButton()
         b.setIcon(icon(name))
@@ -303,9 +334,9 @@ class ExplorerPanel(QtWidgets.QWidget):
             self.thumbs.set_images([], [], [])
             return
         if self.wrong_check.isChecked() and split in self.mistakes:
-            idx = self.mistakes[split][:48]
+            idx = self.mistakes[split][:THUMBNAILS]
         else:
-            idx = np.arange(min(48, len(images)))
+            idx = np.arange(min(THUMBNAILS, len(images)))
         labels = self._labels[split]
         self.thumbs.set_images(images[idx], [int(i) for i in idx],
                                [self.class_names[int(labels[i])] for i in idx])
@@ -384,23 +415,39 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.trace = tr
         self.T = T = int(tr["T"])
         cnn = tr["kind"] == "cnn-rnn"
-        rows_per_step = 32 // T
-        self.image_view.set_image(tr["image"], rows_per_step=rows_per_step)
+        step_rows = np.asarray(tr["step_rows"])
+        self.image_view.set_image(tr["image"], rows_per_step=int(tr["rows_per_step"]))
+        self.image_view.set_step_rows(step_rows, tr["seen_rows"])
         self.image_view.set_marked_rows(self.cue_rows)
         self.feature_frame.setVisible(cnn)
         cue_steps = None
         if self.cue_rows is not None:
-            cue_steps = (self.cue_rows[0] // rows_per_step + 1,
-                         self.cue_rows[1] // rows_per_step + 1)
+            a, b = self.cue_rows
+            over = np.flatnonzero((step_rows[:, 1] >= a) & (step_rows[:, 0] <= b))
+            cue_steps = (int(over[0]) + 1, int(over[-1]) + 1) if over.size else None
         if cnn and tr.get("seq") is not None:
-            self.feature_view.set_sequence(tr["seq"], width=8)
+            width = tr["image"].shape[1] // int(tr["rows_per_step"])
+            self.feature_view.set_sequence(tr["seq"], width=width)
             self.feature_view.set_marked_rows(
                 None if cue_steps is None else (cue_steps[0] - 1, cue_steps[1] - 1))
+            mid = min(T - 1, T // 2)
+            (r0, r1), (s0, s1) = step_rows[mid], tr["seen_rows"][mid]
+            self.feature_frame.set_caption(
+                f"Colour: the mean over the {self.feature_view.channels} channels of the second "
+                f"conv block (after ReLU) at each feature-map step and column. A step is "
+                f"centred on {r1 - r0 + 1} image rows but sees {s1 - s0 + 1} (e.g. step "
+                f"{mid + 1}: rows {r0 + 1}–{r1 + 1}, sees {s0 + 1}–{s1 + 1}; lighter band).")
         self.grad_norm.set_cue_steps(cue_steps)
         self.heatmap.set_hidden(tr["hidden"], tr.get("activation", "tanh"))
         self.step_probs.set_probs(tr["step_probs"], tr["class_names"], tr["label"])
         self.probs_legend.setText(self.step_probs.legend_html())
-        self.grad_norm.set_norms(tr["dh_norm_t"], tr.get("bptt_cut"))
+        self.grad_norm.set_norms(tr["dh_norm_t"], tr.get("bptt_cut"),
+                                 weight_norms=tr.get("dWhh_norm_t"))
+        batch = tr.get("batch_size")
+        batch_text = f"a batch of {batch} images" if batch else "a batch"
+        self.clip_view.set_scope(
+            f"This is one image's gradient. Training clips the mean over {batch_text}, which "
+            "is smaller: it fires far less often (red marks on the Training tab).")
         self.slider.blockSignals(True)
         self.slider.setRange(1, T)
         self.slider.blockSignals(False)
@@ -414,14 +461,14 @@ class ExplorerPanel(QtWidgets.QWidget):
         cue = ""
         if self.cue_rows is not None:
             a, b = self.cue_rows
-            cue = (f"<br><span style='color:#00838f'>Dashed frame: the cue, image rows "
+            cue = (f"<br><span style='color:{CUE}'>Dashed frame: the cue, image rows "
                    f"{a + 1}–{b + 1}; the class is in these rows only.</span>")
+        self.prediction_label.setMinimumHeight(0)
         self.prediction_label.setText(
             f"<b>After all {T} steps the model says:</b> {names[k]} ({tr['probs'][k]:.0%})<br>"
             f"<b>True class:</b> {names[y]} &nbsp; {verdict} &nbsp; "
-            f"<span style='color:#607d8b'>loss {tr['loss']:.3f}</span>{cue}")
+            f"<span style='color:{SUBTLE}'>loss {tr['loss']:.3f}</span>{cue}")
         self.model_label.setText(tr.get("model_text", ""))
-        self.model_label.setToolTip(tr.get("model_text", ""))
         self.set_frame(2 * T if first else self.frame)
 
     def set_frame(self, frame: int):
@@ -464,36 +511,53 @@ class ExplorerPanel(QtWidgets.QWidget):
                     f"Backward pass at t = {t}: the gradient is still being accumulated.")
         self._narrate(forward, t)
 
+    def _step_words(self, t: int) -> tuple[str, str]:
+        """(what step t is called, which image rows it reads) for the narration."""
+        tr = self.trace
+        r0, r1 = (int(v) for v in tr["step_rows"][t - 1])
+        if tr["kind"] != "cnn-rnn":
+            return f"step {t}", f"image row {r0 + 1}"
+        s0, s1 = (int(v) for v in tr["seen_rows"][t - 1])
+        return (f"feature-map step {t}",
+                f"feature-map step {t} (image rows {r0 + 1}–{r1 + 1}, seeing {s0 + 1}–{s1 + 1})")
+
     def _narrate(self, forward: bool, t: int):
         tr = self.trace
         T = self.T
         names = tr["class_names"]
-        cnn = tr["kind"] == "cnn-rnn"
-        rows = f"rows {4 * (t - 1) + 1}–{4 * t}" if cnn else f"row {t}"
+        step, reads = self._step_words(t)
         if forward:
             k, p = self.step_probs.predicted_at(t)
             act = tr.get("activation", "tanh")
             self.narration.setText(
-                f"<b>Forward, step {t} of {T}:</b> the RNN reads image {rows} and updates its "
+                f"<b>Forward, {step} of {T}:</b> the RNN reads {reads} and updates its "
                 f"memory h_{t} = {act}(W_xh x_{t} + W_hh h_{t - 1} + b) — column {t} of the "
                 f"heatmap. Stopped here it would say <b>{names[k]}</b> ({p:.0%}).")
+            return
+        g = tr["dh_norm_t"]
+        gt = float(g[t - 1])
+        gT = float(g[T - 1])
+        cut = tr.get("bptt_cut") or 0
+        if t <= cut:
+            extra = (f"Truncated BPTT stops after {T - cut} steps, so h_{t} gets "
+                     "<b>no gradient</b> at all and adds nothing to dW_hh.")
         else:
-            g = tr["dh_norm_t"]
-            gt = float(g[t - 1])
-            gT = float(g[T - 1])
-            cut = tr.get("bptt_cut") or 0
-            if t <= cut:
-                extra = (f"Truncated BPTT stops after {T - cut} steps, so h_{t} gets "
-                         "<b>no gradient</b> at all.")
-            elif gT > 0 and gt > 0:
-                ratio = gt / gT
-                extra = (f"||dl/dh_{t}|| = {gt:.2e}, that is {ratio:.2g}x the gradient at the "
-                         f"last step.")
-            else:
-                extra = f"||dl/dh_{t}|| = {gt:.2e}."
-            self.narration.setText(
-                f"<b>Backward, step {t}:</b> the error flows back from the output through "
-                f"W_hh to h_{t} ({rows}). {extra}")
+            extra = f"||dl/dh_{t}|| = {gt:.2e}"
+            extra += (f", {gt / gT:.2g}x the gradient at the last step." if gT > 0 and gt > 0
+                      else ".")
+            if t < T:
+                f = float(tr["factor_measured"][t])
+                sigma = float(tr["factor_sigma"][t])
+                if np.isfinite(f):
+                    extra += (f" The step back from h_{t + 1} multiplied it by {f:.2f} "
+                              f"(at most σ_max(J) = {sigma:.2f}).")
+            w = np.asarray(tr["dWhh_norm_t"], dtype=np.float64)
+            if w.sum() > 0 and t > 1:
+                extra += (f" This step adds {w[t - 1]:.2e} to dW_hh "
+                          f"({w[t - 1] / w.sum():.0%} of all steps' parts).")
+        self.narration.setText(
+            f"<b>Backward, {step}:</b> the error flows back from the output through W_hh to "
+            f"h_{t} ({reads}). {extra}")
 
     def _slider_moved(self, t: int):
         if self.trace is None:

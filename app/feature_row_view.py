@@ -1,29 +1,43 @@
-"""CNN+RNN only: the 8x8 feature map the RNN reads (mean over the conv channels), row t marked.
+"""CNN+RNN only: the feature map the RNN reads, one row per timestep, with a colour scale.
 
-Feature-map row t is one RNN input x_t: 8 columns x C2 channels. It summarises the 4-row image
-band highlighted in the image (two 2x2 poolings shrink 32 rows to 8).
+Feature-map row t is one RNN input x_t: W/4 columns x C2 channels of the second conv block's
+output (after max-pooling, bias and ReLU, so every value is >= 0). A picture can show one
+number per cell, so each cell is the mean over the C2 channels: bright = the block's
+filters respond strongly there on average. The image view shows which image rows a
+feature-map row sees (core.timesteps).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 
 from app.row_image_view import RowImageView
 
 
 class FeatureRowView(RowImageView):
-    """``set_sequence(seq (T, D), width)`` shows mean over channels as a (T, width) map."""
+    """``set_sequence(seq (T, D), width)`` shows the mean over channels as a (T, width) map."""
 
     def __init__(self, parent=None):
-        super().__init__(object_name="featureView", title_rows="feature row", parent=parent)
+        super().__init__(object_name="featureView", title_rows="feature-map step t",
+                         parent=parent)
         self.setMinimumSize(120, 120)
         self.image_item.export_name = "feature_map_mean"
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
+                                        interactive=False, width=10,
+                                        label="mean over channels")
+        self.colorbar.setImageItem(self.image_item, insert_in=self.getPlotItem())
+        self.channels = 0
 
     def set_sequence(self, seq: np.ndarray, width: int = 8):
         """``seq``: float (T, D) with D = width * C (channels last), the RNN's input sequence."""
         T, D = seq.shape
-        fmap = np.asarray(seq, dtype=np.float32).reshape(T, width, D // width).mean(axis=2)
-        self.set_image(fmap, rows_per_step=1)
+        self.channels = D // width
+        fmap = np.asarray(seq, dtype=np.float32).reshape(T, width, self.channels).mean(axis=2)
+        hi = float(fmap.max()) if fmap.size and fmap.max() > 0 else 1.0
+        self.set_image(fmap, rows_per_step=1, levels=(0.0, hi))
+        self.colorbar.setLevels((0.0, hi))
 
     def _hover(self, col, row, value):
-        return f"feature row {row + 1}, column {col + 1}: mean activation {float(value):.3g}"
+        return (f"feature-map step {row + 1}, column {col + 1}: mean over {self.channels} "
+                f"channels {float(value):.3g}")

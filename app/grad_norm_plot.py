@@ -6,6 +6,10 @@ straight downward slope to the left means the gradient shrinks by the same facto
 (vanishing); upward means exploding. Timesteps cut off by truncated BPTT get no gradient and are
 shaded. On the memory-probe task the timesteps that read the cue rows are shaded green: the
 gradient that reaches them is what teaches the network to remember the cue.
+
+In the explorer a second curve shows where the weight gradient comes from: the norm of step t's
+term h_{t-1}^T da_t of dW_hh (the terms of all steps add up to dW_hh). A step whose hidden
+gradient has vanished adds almost nothing to the weights, whatever its input was.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ import numpy as np
 import pyqtgraph as pg
 
 from app.log_axis import DecadeLogAxis, decade_range
-from app.plot_style import ACCENT, MUTED
+from app.plot_style import (
+    ACCENT,
+    CUE_TEXT,
+    MUTED,
+    SUBTLE,
+    THIS_IMAGE,
+    WEIGHT_GRAD,
+    legend_below,
+)
 
 
 def _positive(v: np.ndarray) -> np.ndarray:
@@ -24,9 +36,11 @@ def _positive(v: np.ndarray) -> np.ndarray:
 
 
 class GradNormPlot(pg.PlotWidget):
-    """``set_norms(norms (T,), cut, batch_mean=None)``, then ``reveal_from(t)`` per frame."""
+    """``set_norms(norms (T,), cut, batch_mean=None, weight_norms=None)``, then
+    ``reveal_from(t)`` per frame."""
 
-    def __init__(self, object_name: str = "gradNormPlot", parent=None, cursor: bool = True):
+    def __init__(self, object_name: str = "gradNormPlot", parent=None, cursor: bool = True,
+                 legend_columns: int = 2):
         super().__init__(parent=parent, axisItems={"left": DecadeLogAxis("left")})
         self.setObjectName(object_name)
         pi = self.getPlotItem()
@@ -36,13 +50,13 @@ class GradNormPlot(pg.PlotWidget):
         pi.setLogMode(x=False, y=True)
         pi.getAxis("left").enableAutoSIPrefix(False)
         pi.getViewBox().setMouseEnabled(x=False, y=True)
-        self.legend = pi.addLegend(offset=(-4, -4), labelTextSize="8pt")
+        self.legend = legend_below(pi, columns=legend_columns)
         self.cut_region = pg.LinearRegionItem(values=(0.5, 0.5), movable=False,
                                               brush=pg.mkBrush(120, 120, 120, 50),
                                               pen=pg.mkPen(MUTED, width=1))
         self.cut_region.setZValue(-10)
         pi.addItem(self.cut_region, ignoreBounds=True)
-        self.cut_label = pg.TextItem("truncated:\nno gradient", color="#546e7a", anchor=(0, 0))
+        self.cut_label = pg.TextItem("truncated:\nno gradient", color=SUBTLE, anchor=(0, 0))
         pi.addItem(self.cut_label, ignoreBounds=True)
         self.cue_region = pg.LinearRegionItem(values=(0.5, 0.5), movable=False,
                                               brush=pg.mkBrush(0, 200, 83, 45),
@@ -50,17 +64,24 @@ class GradNormPlot(pg.PlotWidget):
         self.cue_region.setZValue(-11)
         self.cue_region.setVisible(False)
         pi.addItem(self.cue_region, ignoreBounds=True)
-        self.cue_label = pg.TextItem("cue", color="#1b5e20", anchor=(0.5, 0))
+        self.cue_label = pg.TextItem("cue", color=CUE_TEXT, anchor=(0.5, 0))
         self.cue_label.setVisible(False)
         pi.addItem(self.cue_label, ignoreBounds=True)
         self.cue_steps: tuple[int, int] | None = None
         self.batch_curve = pi.plot([], [], name="batch mean",
                                    pen=pg.mkPen(MUTED, width=2, style=pg.QtCore.Qt.DashLine))
         self.batch_curve.hover_format = lambda x, y: f"batch mean, t={int(x)}: {y:.3e}"
-        self.curve = pi.plot([], [], name="this image", pen=pg.mkPen("#6a1b9a", width=2),
-                             symbol="o", symbolSize=6, symbolBrush="#6a1b9a",
+        self.curve = pi.plot([], [], name="this image", pen=pg.mkPen(THIS_IMAGE, width=2),
+                             symbol="o", symbolSize=6, symbolBrush=THIS_IMAGE,
                              connect="finite")
         self.curve.hover_format = lambda x, y: f"this image, t={int(x)}: ||dl/dh_t|| = {y:.3e}"
+        self.weight_curve = pi.plot([], [], pen=pg.mkPen(WEIGHT_GRAD, width=1.5),
+                                    symbol="s", symbolSize=5, symbolBrush=WEIGHT_GRAD,
+                                    symbolPen=None, connect="finite")
+        self.weight_curve.hover_format = (
+            lambda x, y: f"step t={int(x)} adds ||h_{{t-1}}ᵀ da_t|| = {y:.3e} to dW_hh")
+        self.weight_curve.setVisible(False)
+        self.weight_norms = None
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=2))
         pi.addItem(self.cursor, ignoreBounds=True)
         self.show_cursor = cursor   # the explorer's current timestep; off in the vanishing tab
@@ -70,9 +91,17 @@ class GradNormPlot(pg.PlotWidget):
         self.setMinimumSize(220, 150)
 
     def set_norms(self, norms: np.ndarray, cut: int | None = None,
-                  batch_mean: np.ndarray | None = None):
-        """``norms``: float (T,) ||dl/dh_t|| of one image; ``cut``: leading steps without any."""
+                  batch_mean: np.ndarray | None = None, weight_norms: np.ndarray | None = None):
+        """``norms``: float (T,) ||dl/dh_t|| of one image; ``cut``: leading steps without any;
+        ``weight_norms``: float (T,) the norm of each step's term of dW_hh (None: not drawn)."""
         self.norms = np.asarray(norms, dtype=np.float64)
+        self.weight_norms = (None if weight_norms is None
+                             else np.asarray(weight_norms, dtype=np.float64))
+        self.weight_curve.setVisible(self.weight_norms is not None)
+        if self.weight_norms is None:
+            self.legend.removeItem(self.weight_curve)
+        elif self.legend.getLabel(self.weight_curve) is None:
+            self.legend.addItem(self.weight_curve, "step t's part of dW_hh")
         self.cut = cut
         T = len(self.norms)
         if batch_mean is not None:
@@ -92,6 +121,8 @@ class GradNormPlot(pg.PlotWidget):
         finite = _positive(self.norms)
         if batch_mean is not None:
             finite = np.concatenate([finite, _positive(batch_mean)])
+        if self.weight_norms is not None:
+            finite = np.concatenate([finite, _positive(self.weight_norms)])
         if np.isfinite(finite).any():
             y0, y1 = decade_range(np.nanmin(finite), np.nanmax(finite))
             pi.setYRange(y0, y1, padding=0)
@@ -124,5 +155,7 @@ class GradNormPlot(pg.PlotWidget):
         self.t_from = int(np.clip(t, 1, T + 1))
         x = np.arange(self.t_from, T + 1, dtype=np.float64)
         self.curve.setData(x, _positive(self.norms[self.t_from - 1:]))
+        if self.weight_norms is not None:
+            self.weight_curve.setData(x, _positive(self.weight_norms[self.t_from - 1:]))
         self.cursor.setValue(self.t_from)
         self.cursor.setVisible(self.show_cursor and self.t_from <= T)

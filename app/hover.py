@@ -1,9 +1,12 @@
 """Values on hover: the nearest data point (or image pixel) under the mouse, as one line of text.
 
 ``HoverReadout(plot_widget, callback)`` calls ``callback(text)`` whenever the mouse moves over
-the plot; text is '' when nothing is near. Curves and scatters report their name and (x, y)
-in data units (log axes are undone); images report (column, row, value) or whatever the image's
-``hover_format(col, row, value)`` attribute returns.
+the plot; text is '' when nothing is near, when the mouse leaves the plot, and when the plot's
+content changes while the mouse is elsewhere (a read-out must never describe data that is no
+longer drawn; with the mouse still on the plot the value under it is read again). Curves and
+scatters report their name and (x, y) in data units (log axes are undone); images report
+(column, row, value) or whatever the image's ``hover_format(col, row, value)`` attribute
+returns.
 """
 
 from __future__ import annotations
@@ -36,10 +39,35 @@ class HoverReadout(QtCore.QObject):
         self._proxy = pg.SignalProxy(
             plot_widget.scene().sigMouseMoved, rateLimit=30, slot=self._moved
         )
+        self._pos = None      # scene position of the last mouse move over the plot
+        self._text = ""
+        plot_widget.scene().changed.connect(self._content_changed)
+        plot_widget.installEventFilter(self)
+        plot_widget.viewport().installEventFilter(self)
+
+    def _show(self, text: str):
+        if text != self._text:
+            self._text = text
+            self.callback(text)
+
+    def clear(self):
+        self._pos = None
+        self._show("")
 
     def _moved(self, evt):
-        pos = evt[0]
-        self.callback(self.describe(pos) or "")
+        self._pos = evt[0]
+        self._show(self.describe(self._pos) or "")
+
+    def _content_changed(self, *_):
+        if self._pos is not None and self.plot_widget.underMouse():
+            self._show(self.describe(self._pos) or "")
+        elif self._text:
+            self.clear()
+
+    def eventFilter(self, obj, ev):
+        if ev.type() == QtCore.QEvent.Leave:
+            self.clear()
+        return False
 
     def describe(self, scene_pos) -> str | None:
         pi = self.plot_widget.getPlotItem()

@@ -27,6 +27,11 @@ TITLES = {
 }
 
 
+# Figures shown at their own size (scrolling when larger than the tab): squeezed to the tab,
+# an image grid's captions would run into each other.
+NATURAL_SIZE = ("gallery", "predictions")
+
+
 class ReportsPanel(QtWidgets.QWidget):
     buildRequested = QtCore.Signal(str)   # split
 
@@ -83,10 +88,17 @@ class ReportsPanel(QtWidgets.QWidget):
             if name not in figures:
                 continue
             title, caption = TITLES.get(name, (name, ""))
-            canvas = FigureCanvasQTAgg(figures[name])
+            fig = figures[name]
+            canvas = FigureCanvasQTAgg(fig)
             canvas.setObjectName(f"report_{name}")
-            canvas.setMinimumSize(300, 240)
-            frame = PlotFrame(title, canvas, caption, export_name=f"report_{name}", hover=False)
+            grid = name in NATURAL_SIZE
+            if grid:   # image grids keep the size their captions were laid out for
+                w, h = (fig.get_size_inches() * fig.dpi).astype(int)
+                canvas.setFixedSize(int(w), int(h))
+            else:
+                canvas.setMinimumSize(300, 240)
+            frame = PlotFrame(title, canvas, caption, export_name=f"report_{name}", hover=False,
+                              scroll=grid)
             self.frames[name] = frame
             self.tabs.addTab(frame, title)
         if 0 <= current < self.tabs.count():

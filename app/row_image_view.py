@@ -1,8 +1,10 @@
 """The input image, large, with the rows the RNN is reading highlighted.
 
-Row-RNN: timestep t reads image row t (one row band of height 1). CNN+RNN: feature-map row t
-comes from the 4-row band 4(t-1)+1 .. 4t of the image (two 2x2 poolings), so the band is 4 rows
-high. Rows the network has not read yet are dimmed. ``set_marked_rows`` outlines a band of
+The rows behind each timestep come from the model (core.timesteps.step_bands, through the
+trace): the row-RNN reads image row t at step t; a CNN+RNN step is centred on a 4-row band (two
+2x2 poolings) but its receptive field is wider (each 3x3 convolution adds a row on both sides),
+so the rows it actually sees are shaded more lightly around the band. Rows after the band are
+dimmed: the network has not stepped over them yet. ``set_marked_rows`` outlines a band of
 rows with a dashed frame (the memory-probe task's cue rows). The widget keeps itself about
 square (its height follows its width), so the image fills it instead of floating in white.
 """
@@ -13,7 +15,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.plot_style import ACCENT
+from app.plot_style import ACCENT, CUE_MARK
 
 
 class RowImageView(pg.PlotWidget):
@@ -45,13 +47,25 @@ class RowImageView(pg.PlotWidget):
         self.band.setBrush(col)
         self.band.setZValue(10)
         pi.addItem(self.band, ignoreBounds=True)
+        self.seen = QtWidgets.QGraphicsRectItem()
+        seen_pen = QtGui.QPen(QtGui.QColor(ACCENT))
+        seen_pen.setCosmetic(True)
+        seen_pen.setWidthF(1.0)
+        seen_pen.setStyle(QtGui.Qt.DashLine)
+        self.seen.setPen(seen_pen)
+        seen_col = QtGui.QColor(ACCENT)
+        seen_col.setAlpha(25)
+        self.seen.setBrush(seen_col)
+        self.seen.setZValue(9)
+        self.seen.setVisible(False)
+        pi.addItem(self.seen, ignoreBounds=True)
         self.dim = QtWidgets.QGraphicsRectItem()
         self.dim.setPen(QtGui.QPen(QtGui.Qt.NoPen))
         self.dim.setBrush(QtGui.QColor(255, 255, 255, 150))
         self.dim.setZValue(5)
         pi.addItem(self.dim, ignoreBounds=True)
         self.mark = QtWidgets.QGraphicsRectItem()
-        mark_pen = QtGui.QPen(QtGui.QColor("#00e5ff"))
+        mark_pen = QtGui.QPen(QtGui.QColor(CUE_MARK))
         mark_pen.setCosmetic(True)
         mark_pen.setWidthF(2.0)
         mark_pen.setStyle(QtGui.Qt.DashLine)
@@ -62,6 +76,8 @@ class RowImageView(pg.PlotWidget):
         self.marked_rows: tuple[int, int] | None = None   # 0-based first, last image row
         self.shape = (0, 0)
         self.rows_per_step = 1
+        self.step_rows: np.ndarray | None = None   # (T, 2) rows each step is centred on
+        self.seen_rows: np.ndarray | None = None   # (T, 2) rows each step sees
         policy = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Expanding,
                                        QtWidgets.QSizePolicy.Preferred)
         policy.setHeightForWidth(True)
@@ -86,6 +102,7 @@ class RowImageView(pg.PlotWidget):
         """``image``: uint8 (R, C, 3) or float (R, C); ``rows_per_step`` rows = one timestep."""
         self.shape = image.shape[:2]
         self.rows_per_step = rows_per_step
+        self.step_rows = self.seen_rows = None
         if image.ndim == 2:
             self.image_item.setImage(np.asarray(image, dtype=np.float32),
                                      levels=levels, autoLevels=levels is None)
@@ -98,6 +115,12 @@ class RowImageView(pg.PlotWidget):
         self.getPlotItem().getAxis("left").setTicks([ticks, []])
         self.getPlotItem().getViewBox().setRange(xRange=(0, c), yRange=(0, r), padding=0.02)
         self._place_mark()
+
+    def set_step_rows(self, step_rows, seen_rows=None):
+        """Per timestep, 0-based inclusive image rows: ``step_rows`` (T, 2) the band the step is
+        centred on, ``seen_rows`` (T, 2) its receptive field (None: the band itself)."""
+        self.step_rows = np.asarray(step_rows, dtype=np.int64)
+        self.seen_rows = None if seen_rows is None else np.asarray(seen_rows, dtype=np.int64)
 
     def set_marked_rows(self, rows: tuple[int, int] | None):
         """Outline image rows ``rows`` = (first, last), 0-based inclusive; None removes it."""
@@ -120,15 +143,38 @@ class RowImageView(pg.PlotWidget):
             self.band.setVisible(False)
             self.dim.setVisible(False)
             return
-        y0 = (t - 1) * self.rows_per_step
-        h = self.rows_per_step
+        if self.step_rows is not None and 1 <= t <= len(self.step_rows):
+            y0, last = (int(v) for v in self.step_rows[t - 1])
+            h = last - y0 + 1
+        else:
+            y0, h = (t - 1) * self.rows_per_step, self.rows_per_step
         self.band.setRect(0, y0, c, h)
         self.band.setVisible(True)
+        wider = False
+        if self.seen_rows is not None and 1 <= t <= len(self.seen_rows):
+            a, b = (int(v) for v in self.seen_rows[t - 1])
+            wider = (a, b) != (y0, y0 + h - 1)
+            self.seen.setRect(0, a, c, b - a + 1)
+        self.seen.setVisible(wider)
         self.dim.setRect(0, y0 + h, c, max(0, r - y0 - h))
         self.dim.setVisible(dim_future and y0 + h < r)
 
+    def seen_at(self, t: int) -> tuple[int, int] | None:
+        """0-based first and last image row that step ``t`` (1-based) sees, if known."""
+        if self.seen_rows is None or not 1 <= t <= len(self.seen_rows):
+            return None
+        a, b = self.seen_rows[t - 1]
+        return int(a), int(b)
+
+    def _step_of_row(self, row: int) -> int:
+        if self.step_rows is not None:
+            hit = np.flatnonzero((self.step_rows[:, 0] <= row) & (row <= self.step_rows[:, 1]))
+            if hit.size:
+                return int(hit[0]) + 1
+        return row // self.rows_per_step + 1
+
     def _hover(self, col, row, value):
-        step = row // self.rows_per_step + 1
+        step = self._step_of_row(row)
         m = self.marked_rows
         cue = ", cue row" if m is not None and m[0] <= row <= m[1] else ""
         if np.ndim(value) == 0:

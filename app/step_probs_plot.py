@@ -1,7 +1,8 @@
 """Class probabilities if the sequence stopped at t (``step_probs``), one line per class.
 
-Each line is p(class | rows 1..t). A dot on top marks the class the network would predict after
-reading row t; the true class is drawn thick.
+Each line is p(class | steps 1..t). A dot on top marks the class the network would predict
+after step t (an image row for the row-RNN, a feature-map step for the CNN+RNN); the true
+class is drawn thick.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ class StepProbsPlot(pg.PlotWidget):
         super().__init__(parent=parent)
         self.setObjectName("stepProbsPlot")
         pi = self.getPlotItem()
-        pi.setLabel("bottom", "timestep t (rows read so far)")
-        pi.setLabel("left", "p(class | rows 1..t)")
+        pi.setLabel("bottom", "timestep t (steps read so far)")
+        pi.setLabel("left", "p(class | steps 1..t)")
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.setYRange(0, 1.02, padding=0)
         pi.getViewBox().setMouseEnabled(x=False, y=False)
@@ -45,7 +46,7 @@ class StepProbsPlot(pg.PlotWidget):
         self.curves = []
         for k in range(K):
             c = pi.plot([], [], name=names[k], pen=pg.mkPen(class_color(k), width=1.5))
-            c.hover_format = (lambda x, y, n=names[k]: f"p({n} | rows 1..{int(x)}) = {y:.3f}")
+            c.hover_format = (lambda x, y, n=names[k]: f"p({n} | steps 1..{int(x)}) = {y:.3f}")
             self.curves.append(c)
 
     def set_probs(self, step_probs: np.ndarray, class_names: list[str], truth: int | None):
@@ -78,20 +79,21 @@ class StepProbsPlot(pg.PlotWidget):
         self.cursor.setVisible(self.t > 0)
 
     def legend_html(self) -> str:
-        """Class names in their line colours (the true class bold), for a label under the plot."""
+        """Class names in their line colours, one a line (the true class bold), for a label
+        beside the plot."""
         parts = []
         for k, n in enumerate(self.class_names):
             n = n.replace(" ", "&nbsp;")
             name = f"<b>{n}&nbsp;(true)</b>" if k == self.truth else n
             parts.append(f"<span style='color:{class_color(k)}'>■</span>&nbsp;{name}")
-        return " &nbsp; ".join(parts)
+        return "<br>".join(parts)
 
     def predicted_at(self, t: int) -> tuple[int, float]:
-        """The class the network predicts after reading rows 1..t, and its probability."""
+        """The class the network predicts after steps 1..t, and its probability."""
         p = self.step_probs[t - 1]
         k = int(np.argmax(p))
         return k, float(p[k])
 
     def _hover_winner(self, x, y):
         k, p = self.predicted_at(int(round(x)))
-        return f"after row {int(round(x))}: predicts {self.class_names[k]} ({p:.0%})"
+        return f"after step {int(round(x))}: predicts {self.class_names[k]} ({p:.0%})"

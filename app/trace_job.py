@@ -16,6 +16,7 @@ import numpy as np
 from core.clipping import clip_gradients
 from core.datasets import Normalizer
 from core.models import build_model
+from core.timesteps import backward_factors, step_bands
 
 
 def snapshot_of(model, normalizer, train_config: dict | None, step: int, label: str) -> dict:
@@ -68,7 +69,11 @@ def explorer_trace(cache: ModelCache, snap: dict, image: np.ndarray, label: int,
     Returns a dict of plain arrays: hidden (T, H), step_probs (T, K), probs (K,), dh_norm_t (T,)
     = ||dl/dh_t|| of this image, bptt_cut, seq (T, D) for CNN+RNN, clip (ClipRecord dict of
     this image's gradient with the run's clipping settings), batch_dh_norm (T,) or None,
-    eigvals (H,) complex of W_hh, loss.
+    eigvals (H,) complex of W_hh, loss, dWhh_norm_t (T,) = ||step t's part of dW_hh||,
+    rows_per_step, step_rows / seen_rows int (T, 2) = the image rows (0-based inclusive) each
+    step is centred on / sees (core.timesteps.step_bands), and the per-step backward factor
+    along this image: factor_measured, factor_sigma, mean_derivative (T,), whh_sigma,
+    spectral_radius (core.timesteps.backward_factors).
     """
     model, norm = cache.model(snap)
     train = snap.get("train") or {}
@@ -82,13 +87,17 @@ def explorer_trace(cache: ModelCache, snap: dict, image: np.ndarray, label: int,
         xb = model.input_from_images(norm.apply(np.asarray(batch_images), dtype=model.dtype))
         _, _, trb = model.loss(xb, np.asarray(batch_labels, dtype=np.int64), trace="norms")
         batch_dh = np.asarray(trb.dh_norm, dtype=np.float64)
+    kind = snap["config"].get("kind")
+    bands = step_bands(kind, image.shape[0])
+    factors = backward_factors(tr.hidden[0], tr.dh[0], model.params["W_hh"],
+                               snap["config"].get("activation", "tanh"), tr.bptt_cut)
     seq = None
     if tr.features is not None and "seq" in tr.features:
         seq = np.asarray(tr.features["seq"][0], dtype=np.float32)
     return {
         "split": split, "index": int(index), "image": np.array(image, copy=True),
         "label": int(label), "class_names": list(class_names),
-        "kind": snap["config"].get("kind"), "activation": snap["config"].get("activation"),
+        "kind": kind, "activation": snap["config"].get("activation"),
         "T": int(tr.hidden.shape[1]), "hidden": np.array(tr.hidden[0], copy=True),
         "step_probs": np.array(tr.step_probs[0], copy=True),
         "probs": np.array(tr.probs[0], dtype=np.float64), "loss": float(tr.sample_losses[0]),
@@ -96,6 +105,12 @@ def explorer_trace(cache: ModelCache, snap: dict, image: np.ndarray, label: int,
         "seq": seq, "clip": rec.to_dict(), "batch_dh_norm": batch_dh,
         "eigvals": np.linalg.eigvals(np.asarray(model.params["W_hh"], dtype=np.float64)),
         "step": snap.get("step", 0), "model_text": model_text(snap),
+        "dWhh_norm_t": np.asarray(tr.dWhh_norm_t, dtype=np.float64),
+        "rows_per_step": bands.rows_per_step, "step_rows": bands.rows, "seen_rows": bands.seen,
+        "factor_measured": factors.measured, "factor_sigma": factors.jacobian_sigma,
+        "mean_derivative": factors.mean_derivative, "whh_sigma": factors.whh_sigma,
+        "spectral_radius": factors.spectral_radius,
+        "batch_size": train.get("batch_size"),
     }
 
 

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from app.plot_frame import PlotFrame
-from app.plot_style import BAD, make_plot
+from app.plot_style import BAD, legend_below, make_plot
 
 EMA = 0.95  # smoothing of the per-batch curves when the epoch length is unknown
 # Step batches arrive up to 20 times a second; the curves are redrawn at most every 250 ms.
@@ -72,8 +72,8 @@ class TrainingPanel(QtWidgets.QWidget):
         self.acc_plot = make_plot("accPlot", x_label="training step", y_label="accuracy",
                                   grid=False)
         lp, ap = self.loss_plot.getPlotItem(), self.acc_plot.getPlotItem()
-        lp.addLegend(offset=(-4, 4), labelTextSize="8pt")
-        ap.addLegend(offset=(-4, -4), labelTextSize="8pt")
+        legend_below(lp, columns=4)
+        legend_below(ap, columns=2)
         ap.setYRange(0, 1, padding=0.02)
         ap.setXLink(lp)
         # The view follows the data with headroom instead of pyqtgraph's auto-range: a range

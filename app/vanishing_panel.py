@@ -1,4 +1,10 @@
-"""Vanishing gradients: the gradient profile over time, its history over training, and W_hh."""
+"""Vanishing gradients: the gradient profile over time, the factor each backward step applies,
+its history over training, and W_hh.
+
+Every gradient-through-time picture in rnnscope has timesteps along x (1 = first row read, T =
+the last, where the loss is) and, for the history, training steps along y growing upwards, the
+same as the report figure (report/figures.py).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,19 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from app.eigen_plot import EigenPlot
+from app.fill_scroll_area import FillScrollArea
 from app.grad_norm_plot import GradNormPlot
+from app.log_axis import DecadeLogAxis, decade_range
 from app.plot_frame import PlotFrame
+from app.plot_style import (
+    BOUND,
+    INK,
+    MEASURED,
+    MUTED,
+    SUBTLE,
+    legend_below,
+    reserve_wrapped_height,
+)
 
 MAX_COLUMNS = 1500  # grad-through-time columns drawn (older steps are averaged together)
 
@@ -48,10 +65,112 @@ def ratio_sentence(g: np.ndarray, cut: int | None) -> str:
     return f"{head}: {verdict}{per_step}"
 
 
+def _geo_mean(values) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(np.exp(np.log(v).mean())) if v.size else float("nan")
+
+
+def _direction(factor: float) -> str:
+    return "shrink" if factor < 0.98 else "grow" if factor > 1.02 else "keep"
+
+
+def spectrum_sentence(rho: float, whh_sigma: float, measured, jacobian_sigma, mean_derivative,
+                      activation: str = "tanh") -> str:
+    """What the spectrum of W_hh predicts for the gradient against what this image's backward
+    steps measured (core.timesteps.backward_factors), in words. Without saturation the spectrum
+    decides; act' < 1 shrinks every step's Jacobian diag(act') W_hh^T, so saturation can turn
+    'can grow' into vanishing."""
+    act = "tanh'" if activation == "tanh" else "ReLU'"
+    m = _geo_mean(measured)
+    ok = np.isfinite(np.asarray(measured, dtype=float))
+    s = _geo_mean(np.where(ok, jacobian_sigma, np.nan))
+    d = float(np.nanmean(mean_derivative)) if np.size(mean_derivative) else float("nan")
+    predicted = _direction(rho)
+    if not np.isfinite(m):
+        return f"ρ(W_hh) = {rho:.2f}. No backward step to measure yet."
+    each = f"each step back multiplies ||dl/dh|| by {m:.2f} on average"
+    sat = f"mean {act} {d:.2f}"
+    measured_dir = _direction(m)
+    if predicted == "shrink" and measured_dir == "shrink":
+        return (f"ρ(W_hh) = {rho:.2f} < 1: W_hh alone predicts vanishing, and this image "
+                f"agrees: {each} ({sat}).")
+    if predicted == "grow" and measured_dir == "shrink" and s < 1:
+        return (f"ρ(W_hh) = {rho:.2f} > 1 would let the gradient grow, but saturation overrides "
+                f"it: with {sat} every step's Jacobian diag({act}) W_hh^T has σ_max {s:.2f} < 1, "
+                f"so {each}: it vanishes.")
+    if predicted == "grow" and measured_dir == "shrink":
+        return (f"ρ(W_hh) = {rho:.2f} > 1 would let the gradient grow, yet along this image "
+                f"{each}: saturation ({sat}) cuts the step Jacobian to σ_max {s:.2f} and the "
+                "gradient does not line up with its growing direction.")
+    if predicted == "grow" and measured_dir == "grow":
+        return (f"ρ(W_hh) = {rho:.2f} > 1 and this image agrees: {each} ({sat} is too little "
+                "saturation to stop it): exploding; clipping bounds the update.")
+    if measured_dir == "grow":
+        return (f"ρ(W_hh) = {rho:.2f} predicts no growth, yet {each}: W_hh is not normal "
+                f"(σ_max(W_hh) = {whh_sigma:.2f}), so the gradient can grow for a while; the "
+                "spectrum rules only the long run.")
+    return (f"ρ(W_hh) = {rho:.2f}: {each} ({sat}); the gradient "
+            f"{'keeps its size' if measured_dir == 'keep' else 'shrinks'}.")
+
+
+class BackwardFactorPlot(pg.PlotWidget):
+    """Per backward step t -> t-1: the measured ||dl/dh_{t-1}|| / ||dl/dh_t|| and its bound
+    σ_max(diag(act'(a_t)) W_hh^T); flat lines at 1 and at σ_max(W_hh) (no saturation)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent=parent, axisItems={"left": DecadeLogAxis("left")})
+        self.setObjectName("backwardFactorPlot")
+        pi = self.getPlotItem()
+        pi.setLabel("bottom", "timestep t (the step from h_t back to h_t-1)")
+        pi.setLabel("left", "factor per step")
+        pi.showGrid(x=True, y=True, alpha=0.2)
+        pi.setLogMode(x=False, y=True)
+        pi.getViewBox().setMouseEnabled(x=False, y=True)
+        legend_below(pi, columns=2)
+        self.one = pi.plot([], [], name="1",
+                           pen=pg.mkPen(INK, width=1, style=QtCore.Qt.DashLine))
+        self.whh = pi.plot([], [], name="σ_max(W_hh)",
+                           pen=pg.mkPen(MUTED, width=1.5, style=QtCore.Qt.DotLine))
+        self.bound = pi.plot([], [], name="σ_max(J_t)", pen=pg.mkPen(BOUND, width=1.5),
+                             connect="finite")
+        self.measured = pi.plot([], [], name="measured",
+                                pen=pg.mkPen(MEASURED, width=2), symbol="o", symbolSize=5,
+                                symbolBrush=MEASURED, connect="finite")
+        self.bound.hover_format = lambda x, y: f"t={int(x)}: σ_max(J_t) = {y:.3g}"
+        self.measured.hover_format = (
+            lambda x, y: f"t={int(x)} → {int(x) - 1}: ||dl/dh|| multiplied by {y:.3g}")
+        self.whh.hover_format = lambda x, y: f"σ_max(W_hh) = {y:.3g}"
+        self.one.hover_format = lambda x, y: "factor 1: the gradient keeps its size"
+        self.setMinimumSize(200, 120)
+
+    def set_factors(self, measured, jacobian_sigma, whh_sigma: float):
+        """``measured``, ``jacobian_sigma``: float (T,), index t = the step from h_t to h_{t-1}
+        (0-based; NaN where undefined), drawn at 1-based timestep t + 1."""
+        m = np.asarray(measured, dtype=np.float64)
+        s = np.asarray(jacobian_sigma, dtype=np.float64)
+        T = len(m)
+        x = np.arange(1, T + 1, dtype=np.float64)
+        pos = lambda v: np.where(np.isfinite(v) & (v > 0), v, np.nan)  # noqa: E731
+        self.measured.setData(x, pos(m), connect="finite")
+        self.bound.setData(x, pos(s), connect="finite")
+        self.one.setData([0.5, T + 0.5], [1.0, 1.0])
+        self.whh.setData([0.5, T + 0.5], [whh_sigma, whh_sigma])
+        vals = np.concatenate([pos(m), pos(s), [1.0, whh_sigma if whh_sigma > 0 else 1.0]])
+        vals = vals[np.isfinite(vals)]
+        pi = self.getPlotItem()
+        pi.setXRange(0.5, T + 0.5, padding=0)
+        y0, y1 = decade_range(vals.min(), vals.max())
+        pi.setYRange(y0, y1, padding=0)
+
+
 class VanishingPanel(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("vanishingPanel")
+        self.cue_rows: tuple[int, int] | None = None
+        self._T = 32
+        self._gtt_steps = (0, 1, 1)
         self.profile = GradNormPlot(object_name="vanishingGradPlot", cursor=False)
         self.ratio_label = QtWidgets.QLabel("Train or load a model to see its gradients.")
         self.ratio_label.setObjectName("ratioLabel")
@@ -60,17 +179,15 @@ class VanishingPanel(QtWidgets.QWidget):
         self.gtt_plot = pg.PlotWidget()
         self.gtt_plot.setObjectName("gradThroughTimePlot")
         gp = self.gtt_plot.getPlotItem()
-        gp.setLabel("bottom", "training step")
-        gp.setLabel("left", "timestep t")
+        gp.setLabel("bottom", "timestep t (1 = first row read)")
+        gp.setLabel("left", "training step")
         for axis in ("bottom", "left"):
             gp.getAxis(axis).enableAutoSIPrefix(False)
-        gp.getViewBox().invertY(True)
         self.gtt_empty = pg.TextItem(
-            "Nothing yet: every training step adds a column here.\n"
-            "Press Train and watch the early timesteps (top rows).",
-            color="#546e7a", anchor=(0.5, 0.5))
+            "Nothing yet: every training step adds a row here.\n"
+            "Press Train and watch the early timesteps (left columns).",
+            color=SUBTLE, anchor=(0.5, 0.5))
         gp.addItem(self.gtt_empty, ignoreBounds=True)
-        self._T = 32
         self.gtt_image = pg.ImageItem()
         self.gtt_image.export_name = "log10_dh_norm"
         self.gtt_image.hover_format = self._gtt_hover
@@ -79,6 +196,7 @@ class VanishingPanel(QtWidgets.QWidget):
                                        interactive=False, width=12, label="log10 ||dl/dh_t||")
         self.gtt_bar.setImageItem(self.gtt_image, insert_in=gp)
         self.eigen = EigenPlot()
+        self.factor_plot = BackwardFactorPlot()
 
         self.profile_frame = PlotFrame(
             "Gradient through time ||dl/dh_t|| (log scale)", self.profile,
@@ -87,29 +205,47 @@ class VanishingPanel(QtWidgets.QWidget):
             export_name="grad_profile")
         self.gtt_frame = PlotFrame(
             "Gradient through time over training", self.gtt_plot,
-            "Each column is one training step, each row a timestep (row 1 at the top). Dark "
-            "top rows mean early timesteps get almost no gradient; watch whether training "
-            "changes that.", export_name="grad_through_time")
+            "Each row is one training step (the newest at the top), each column a timestep "
+            "(1 = first row read). A dark left side means early timesteps get almost no "
+            "gradient; watch whether training changes that.", export_name="grad_through_time")
+        self.factor_frame = PlotFrame(
+            "What each backward step does (this image)", self.factor_plot,
+            "Measured: ||dl/dh_t-1|| / ||dl/dh_t||; below 1 the step shrinks the gradient. "
+            "It stays under σ_max(J_t) of the step's Jacobian diag(act') W_hh^T, which "
+            "saturation pulls below σ_max(W_hh).", export_name="backward_factor")
         self.eigen_frame = PlotFrame(
             "Eigenvalues of W_hh", self.eigen,
-            "Backprop multiplies by W_hh once per step: eigenvalues inside the unit circle "
-            "shrink the gradient (vanishing), outside it they can blow it up (exploding).",
+            "Backprop multiplies by diag(act') W_hh^T once per step.",
             export_name="eigenvalues")
+        self.eigen_frame.caption.setTextFormat(QtCore.Qt.RichText)
         top = QtWidgets.QVBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.profile_frame, 1)
         top.addWidget(self.ratio_label)
         left = QtWidgets.QWidget()
         left.setLayout(top)
         row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        row.setObjectName("vanishingTopSplitter")
         row.addWidget(left)
-        row.addWidget(self.eigen_frame)
+        row.addWidget(self.factor_frame)
         row.setSizes([600, 400])
+        bottom = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        bottom.setObjectName("vanishingBottomSplitter")
+        bottom.addWidget(self.gtt_frame)
+        bottom.addWidget(self.eigen_frame)
+        bottom.setSizes([600, 400])
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.addWidget(row)
-        split.addWidget(self.gtt_frame)
+        split.addWidget(bottom)
+        # below the plots' minimum size the tab scrolls, so it never makes the window taller
+        # than a laptop screen
+        self.views_area = FillScrollArea()
+        self.views_area.setObjectName("vanishingViews")
+        self.views_area.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.views_area.setWidget(split)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(split)
+        lay.addWidget(self.views_area)
         self.clear_history()
         self._dirty = False
         self._timer = QtCore.QTimer(self)
@@ -126,8 +262,8 @@ class VanishingPanel(QtWidgets.QWidget):
         g = tr["dh_norm_t"]
         batch = tr.get("batch_dh_norm")
         self.profile.set_norms(g, tr.get("bptt_cut"), batch_mean=batch)
-        rows = getattr(self, "cue_rows", None)
-        per = 32 // max(1, int(tr.get("T") or len(g)))
+        rows = self.cue_rows
+        per = int(tr["rows_per_step"])
         self.profile.set_cue_steps(None if rows is None else
                                    (rows[0] // per + 1, rows[1] // per + 1))
         self.profile.reveal_from(1)
@@ -138,11 +274,17 @@ class VanishingPanel(QtWidgets.QWidget):
         lines.append(f"<b>This image (#{tr.get('index', '?')} of {tr.get('split', '?')}):</b> "
                      f"{ratio_sentence(g, cut)}")
         self.ratio_label.setText("<br>".join(lines))
+        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
         self._T = int(tr.get("T") or len(g))
         if not self.hist_rows:
             self._show_empty_history()
         if tr.get("eigvals") is not None:
             self.eigen.set_eigenvalues(tr["eigvals"])
+        self.factor_plot.set_factors(tr["factor_measured"], tr["factor_sigma"],
+                                     tr["whh_sigma"])
+        self.eigen_frame.set_caption(spectrum_sentence(
+            tr["spectral_radius"], tr["whh_sigma"], tr["factor_measured"], tr["factor_sigma"],
+            tr["mean_derivative"], tr.get("activation") or "tanh"))
 
     # --- training-wide history ----------------------------------------------------------------
     def clear_history(self):
@@ -153,18 +295,18 @@ class VanishingPanel(QtWidgets.QWidget):
         self._show_empty_history()
 
     def _set_t_ticks(self, T: int):
-        """Timestep ticks 1 .. T (row t of the image is drawn at y = t; there is no t = 0)."""
+        """Timestep ticks 1 .. T (timestep t is drawn at x = t; there is no t = 0)."""
         every = max(1, T // 8)
         ticks = [(t, str(t)) for t in range(1, T + 1) if t == 1 or t % every == 0]
-        self.gtt_plot.getPlotItem().getAxis("left").setTicks([ticks, []])
+        self.gtt_plot.getPlotItem().getAxis("bottom").setTicks([ticks, []])
 
     def _show_empty_history(self):
         """No training steps yet: a sensible frame (T timesteps x 100 steps) and a hint."""
         gp = self.gtt_plot.getPlotItem()
-        T = getattr(self, "_T", 32)
-        gp.setRange(xRange=(0, 100), yRange=(0.5, T + 0.5), padding=0)
+        T = self._T
+        gp.setRange(xRange=(0.5, T + 0.5), yRange=(0, 100), padding=0)
         self._set_t_ticks(T)
-        self.gtt_empty.setPos(50, (T + 1) / 2)
+        self.gtt_empty.setPos((T + 1) / 2, 50)
         self.gtt_empty.setVisible(True)
 
     def add_rows(self, steps, rows):
@@ -200,7 +342,7 @@ class VanishingPanel(QtWidgets.QWidget):
         if self.gtt_empty.isVisible():  # the first columns: fit the view to the data
             self.gtt_empty.setVisible(False)
             self.gtt_plot.getPlotItem().enableAutoRange()
-        img = np.ascontiguousarray(logn.T)       # (T, S'): row = timestep
+        img = np.ascontiguousarray(logn)         # (S', T): row = training step
         finite = img[np.isfinite(img)]
         if finite.size:
             lo, hi = float(np.percentile(finite, 1)), float(np.percentile(finite, 99))
@@ -209,17 +351,21 @@ class VanishingPanel(QtWidgets.QWidget):
             self.gtt_bar.setLevels((lo, hi))
         self.gtt_image.setImage(img, autoLevels=False, levels=self.gtt_bar.levels())
         x0, x1 = steps[0], max(steps[-1], steps[0] + 1)
-        self.gtt_image.setRect(x0, 0.5, x1 - x0, T)
+        self.gtt_image.setRect(0.5, x0, T, x1 - x0)
         self._set_t_ticks(T)
-        self._gtt_steps = (x0, x1, img.shape[1])
+        self._gtt_steps = (x0, x1, img.shape[0])
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
 
     def showEvent(self, ev):
         super().showEvent(ev)
         self._redraw_history(force=True)
 
     def _gtt_hover(self, col, row, value):
-        x0, x1, n = getattr(self, "_gtt_steps", (0, 1, 1))
-        step = x0 + (col + 0.5) * (x1 - x0) / max(1, n)
+        x0, x1, n = self._gtt_steps
+        step = x0 + (row + 0.5) * (x1 - x0) / max(1, n)
         if not np.isfinite(value):
-            return f"step ≈ {step:.0f}, t = {row + 1}: no gradient"
-        return f"step ≈ {step:.0f}, t = {row + 1}: ||dl/dh_t|| = {10 ** float(value):.2e}"
+            return f"step ≈ {step:.0f}, t = {col + 1}: no gradient"
+        return f"step ≈ {step:.0f}, t = {col + 1}: ||dl/dh_t|| = {10 ** float(value):.2e}"

@@ -175,12 +175,18 @@ def _class_colors(K: int):
     return [cmap(i % cmap.N) for i in range(K)]
 
 
-def _image_grid(images, captions, colors, ncols: int, title: str, cell: float = 1.35) -> Figure:
+CAPTION_POINTS = 9   # image-grid captions: readable in a PNG and in the app's Reports tab
+
+
+def _image_grid(images, captions, colors, ncols: int, title: str, cell: float = 1.9) -> Figure:
     images = np.asarray(images)
     n = len(images)
     ncols = max(1, min(ncols, n)) if n else 1
     nrows = max(1, -(-n // ncols))
-    fig = Figure(figsize=(cell * ncols + 0.2, (cell + 0.45) * nrows + 0.5), layout="constrained")
+    lines = max((c.count("\n") + 1 for c in captions), default=1)
+    caption_in = lines * CAPTION_POINTS * 1.3 / 72
+    fig = Figure(figsize=(cell * ncols + 0.2, (cell + caption_in + 0.1) * nrows + 0.6),
+                 layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for i, ax in enumerate(axes):
         ax.set_xticks([])
@@ -189,18 +195,18 @@ def _image_grid(images, captions, colors, ncols: int, title: str, cell: float = 
             ax.axis("off")
             continue
         ax.imshow(images[i], interpolation="nearest")
-        ax.set_title(captions[i], fontsize=7.5, color=colors[i])
+        ax.set_title(captions[i], fontsize=CAPTION_POINTS, color=colors[i])
         for side in ax.spines.values():
             side.set_edgecolor(colors[i])
             side.set_linewidth(2)
     if n == 0:
         axes[0].text(0.5, 0.5, "nothing to show", ha="center", va="center",
                      transform=axes[0].transAxes)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=12)
     return fig
 
 
-def gallery_figure(images, labels, predicted, confidence, class_names, ncols: int = 8,
+def gallery_figure(images, labels, predicted, confidence, class_names, ncols: int = 6,
                    title: str | None = None) -> Figure:
     """Misclassified images ``uint8 (k, 32, 32, 3)`` with true / predicted class and confidence."""
     captions = [f"true: {class_names[t]}\npred: {class_names[p]} {100 * c:.0f}%"

@@ -6,8 +6,12 @@ the GUI thread only, as the app does (``_gc_on_gui_thread``).
 """
 
 import os
+from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# one 1920x1080 screen (the plugin's default is 800x600, smaller than any laptop the app is
+# made for, so restored window sizes would be clamped to it)
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen:configfile="
+                      + str(Path(__file__).with_name("offscreen_screen.json")))
 # Keep BLAS to one thread in tests: 2-core machines, and results must not depend on threading.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")

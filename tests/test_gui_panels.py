@@ -65,8 +65,8 @@ def test_vanishing_tab_empty_state_then_history(qtbot, probe):
     qtbot.addWidget(p)
     gp = p.gtt_plot.getPlotItem()
     assert p.gtt_empty.isVisible()
-    (x0, x1), (y0, y1) = gp.getViewBox().viewRange()
-    assert (x0, x1) == pytest.approx((0, 100)) and (y0, y1) == pytest.approx((0.5, 32.5))
+    (x0, x1), (y0, y1) = gp.getViewBox().viewRange()   # timesteps along x, steps along y
+    assert (x0, x1) == pytest.approx((0.5, 32.5)) and (y0, y1) == pytest.approx((0, 100))
     tr = _trace(probe)
     p.set_cue_rows((24, 27))
     p.set_trace(tr)
@@ -78,9 +78,9 @@ def test_vanishing_tab_empty_state_then_history(qtbot, probe):
     p.add_rows([10, 20, 30, 40, 50], rows)
     p._redraw_history(force=True)
     assert not p.gtt_empty.isVisible()
-    np.testing.assert_allclose(p.gtt_image.image, np.log10(rows).T, rtol=1e-6)
-    left = p.gtt_plot.getPlotItem().getAxis("left")
-    assert [t for t, _ in left._tickLevels[0]] == [1, 4, 8, 12, 16, 20, 24, 28, 32]
+    np.testing.assert_allclose(p.gtt_image.image, np.log10(rows), rtol=1e-6)
+    bottom = p.gtt_plot.getPlotItem().getAxis("bottom")
+    assert [t for t, _ in bottom._tickLevels[0]] == [1, 4, 8, 12, 16, 20, 24, 28, 32]
     p.clear_history()
     assert p.gtt_empty.isVisible() and p.gtt_image.image is None
 
@@ -93,8 +93,8 @@ def test_eigen_plot_radius_and_verdict(qtbot):
     ev = np.array([0.5 + 0.5j, 0.5 - 0.5j, -0.3])
     rho = w.set_eigenvalues(ev)
     assert rho == pytest.approx(np.sqrt(0.5))
-    assert "0.707" in w.label.toPlainText() and "inside the unit circle" in w.label.toPlainText()
-    assert "outside" in (w.set_eigenvalues(np.array([1.5, 0.2])) and w.label.toPlainText())
+    assert "0.707" in w.label.text and "inside the unit circle" in w.label.text
+    assert "outside" in (w.set_eigenvalues(np.array([1.5, 0.2])) and w.label.text)
     names = [label.text for _, label in w.getPlotItem().legend.items]
     assert names == ["unit circle", "spectral radius", "eigenvalues"]
 
