@@ -16,8 +16,25 @@ MODEL_KINDS = {"row-rnn": "row-RNN (32 rows → RNN)", "cnn-rnn": "CNN+RNN (conv
 TIMESTEPS = {"row-rnn": 32, "cnn-rnn": 8}
 DEFAULT_HIDDEN = {"row-rnn": 256, "cnn-rnn": 128}
 
+# Recurrent cells -> label (core.cells.CELLS maps the same names to their layer functions).
+CELL_KINDS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+# How the CNN+RNN reads its 8 x 8 feature map -> label: 8 map rows, or 64 map positions in
+# raster order. The row-RNN always reads image rows.
+SEQUENCES = {"rows": "8 map rows", "positions": "64 map positions"}
+SEQUENCE_TIMESTEPS = {"rows": 8, "positions": 64}  # T of the CNN+RNN per sequence layout
+
+
+def timesteps_of(kind: str, sequence: str = "rows") -> int:
+    """T of model ``kind`` reading its input in layout ``sequence`` (KeyError if unknown)."""
+    if kind == "cnn-rnn":
+        return SEQUENCE_TIMESTEPS[sequence]
+    return TIMESTEPS[kind]
+
+
 ACTIVATIONS = ("tanh", "relu")
 INITS = ("xavier", "orthogonal", "identity", "normal")  # for W_hh, see core.init
+GATED_INITS = ("xavier", "orthogonal")  # for the gated cells' W_hh blocks (identity/normal
+                                        # stay the vanilla cell's)
 DTYPES = ("float32", "float64")
 
 OPTIMIZERS = {"adam": "Adam", "momentum": "SGD + momentum", "nesterov": "SGD + Nesterov",
