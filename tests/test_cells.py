@@ -118,7 +118,8 @@ def test_gated_cells_are_registered_with_their_blocks_and_options():
     assert list(cells_module.CELLS) == ["rnn", "lstm", "gru"]
     lstm, gru = get_cell("lstm"), get_cell("gru")
     assert lstm.blocks == ("i", "f", "o", "g") and gru.blocks == ("z", "r", "n")
-    assert lstm.forward is lstm_layers.lstm_forward_tm and gru.backward is gru_layers.gru_backward_tm
+    assert lstm.forward is lstm_layers.lstm_forward_tm
+    assert gru.backward is gru_layers.gru_backward_tm
     assert lstm.init_options == ("forget_bias",) and lstm.forward_options == ()
     assert gru.init_options == gru.forward_options == ()
     assert get_cell("rnn").init_options == get_cell("rnn").forward_options == ("activation",)
