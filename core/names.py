@@ -97,4 +97,25 @@ PRESETS: dict[str, dict] = {
         "decay": 0.92, "normalization": "per-channel", "augment": True, "crop_pad": 4,
         "scheme": "default", "max_minutes": 30.0,
     },
+    # irnn: IRNN (Le et al. 2015) - ReLU units, W_hh = I, biases 0, a small learning rate and
+    # tight clipping so the identity's long memory is not blown up by the first steps.
+    "irnn": {
+        "model": "row-rnn", "cell": "rnn", "hidden": 256, "activation": "relu",
+        "init": "identity", "gain": 1.0, "optimizer": "adam", "lr": 1e-4, "reg": 0.0,
+        "clip": "norm", "clip_threshold": 1.0, "batch_size": 128, "epochs": 60, "patience": 0,
+        "eval_every": 0, "schedule": "constant", "normalization": "per-channel",
+        "augment": False, "scheme": "default", "max_minutes": 30.0,
+    },
+    # best-row-lstm: a gated row reader for the same 30 minutes as best-row (untuned: chosen
+    # from best-row and common LSTM practice, checked only on short subset runs). An LSTM
+    # step costs ~4x a vanilla one at the same H, so H = 128 keeps the epochs per budget
+    # near best-row's; Adam 2e-3 with a x0.95/epoch decay, the forget bias 1 (keep c_t at
+    # first), orthogonal W_hh blocks, flips against overfitting.
+    "best-row-lstm": {
+        "model": "row-rnn", "cell": "lstm", "forget_bias": 1.0, "hidden": 128,
+        "init": "orthogonal", "optimizer": "adam", "lr": 2e-3, "reg": 1e-5, "clip": "norm",
+        "clip_threshold": 5.0, "batch_size": 128, "epochs": 60, "patience": 0,
+        "eval_every": 0, "schedule": "step", "decay": 0.95, "normalization": "per-channel",
+        "augment": True, "crop_pad": 0, "scheme": "default", "max_minutes": 30.0,
+    },
 }
