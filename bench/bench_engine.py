@@ -4,14 +4,19 @@ Run from the repository root:
 
     python bench/bench_engine.py           # full run (~2 min) -> bench/results/bench_engine.json
     python bench/bench_engine.py --quick   # fewer repetitions
+    python bench/bench_engine.py --quick --threads 1 --models row-lstm row-gru cnn-rnn-positions
 
 A step is forward + backward (``model.loss``) + a plain SGD update ``p -= lr * g``, float32,
 random inputs (speed does not depend on the data). Figures are medians over repetitions after
 warm-up, at 2 and at 1 BLAS thread (threadpoolctl). The float32 matmul rate (1024^3 sgemm) is
-measured in the same run so the fraction of peak is visible. Nominal work per image: row-RNN
-(T=32, D=96, H=256) 17.3 MFLOP, CNN+RNN (64, 64 channels, H=128) ~68 MFLOP. If PyTorch is
-importable, the equivalent PyTorch models (nn.RNN, nn.Conv2d, torch.optim.SGD) are timed in
-the same run, each in a fresh subprocess, and the ratio printed; rnnscope never depends on it.
+measured in the same run so the fraction of peak is visible. The models (``MODELS``): the
+row-RNN (T=32, D=96, H=256, B=128) with the vanilla, LSTM and GRU cells; the CNN+RNN (64, 64
+channels, H=128, B=256) reading 8 map rows and reading 64 map positions. Nominal work per
+image: the recurrent part 6 (D + H) G H T flop (forward and backward matmuls, G gate blocks),
+17.3 MFLOP for the vanilla row-RNN, 69 LSTM, 52 GRU; the CNN+RNN ~68 MFLOP over rows (mostly
+convolutions), ~73 over positions. If PyTorch is importable, the equivalent PyTorch models
+(nn.RNN / nn.LSTM / nn.GRU, nn.Conv2d, torch.optim.SGD) are timed in the same run, each in a
+fresh subprocess, and the ratio printed; rnnscope never depends on it.
 At more than one thread three engine variants are timed too: the recurrent loops alone on one
 BLAS thread (``set_loop_blas_threads(1)``); for the CNN+RNN, the conv chunks on Python worker
 threads (``set_conv_workers(n)``); and the batch split over n threads with one BLAS thread
@@ -48,9 +53,27 @@ from core.conv import set_conv_workers  # noqa: E402
 from core.models import CNNRNN, RowRNN  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "bench_engine.json"
-ROW_MFLOP, CNN_MFLOP = 17.3, 68.0
-TARGETS = {"row-rnn": 8000, "cnn-rnn": 1200}  # images/s at 2 threads (issue 3)
 LR = 1e-3
+
+
+def rnn_mflop(T, D, H, G):
+    """Nominal MFLOP per image of a recurrent layer's training step: the forward's x W_xh and
+    h W_hh and the backward's two input and two weight gradients, 3 x 2 (D + H) G H per step."""
+    return 6 * (D + H) * G * H * T / 1e6
+
+
+CNN_MFLOP = 68.0  # CNN+RNN over 8 map rows; its recurrent part is rnn_mflop(8, 512, 128, 1)
+CONV_MFLOP = CNN_MFLOP - rnn_mflop(8, 512, 128, 1)
+# name -> model kind, constructor options, batch, nominal MFLOP per image, repetition group
+MODELS = {
+    "row-rnn": ("row-rnn", {}, 128, rnn_mflop(32, 96, 256, 1), "row"),
+    "row-lstm": ("row-rnn", {"cell": "lstm"}, 128, rnn_mflop(32, 96, 256, 4), "row"),
+    "row-gru": ("row-rnn", {"cell": "gru"}, 128, rnn_mflop(32, 96, 256, 3), "row"),
+    "cnn-rnn": ("cnn-rnn", {}, 256, CNN_MFLOP, "cnn"),
+    "cnn-rnn-positions": ("cnn-rnn", {"sequence": "positions"}, 256,
+                          CONV_MFLOP + rnn_mflop(64, 64, 128, 1), "cnn"),
+}
+TARGETS = {"row-rnn": 8000, "cnn-rnn": 1200}  # images/s at 2 threads (issue 3)
 
 
 def median_seconds(fn, reps, warmup=2, budget_s=45.0):
@@ -91,13 +114,14 @@ def sgd_step(model, X, y, trace=False, workers=1):
         p -= LR * grads[k]
 
 
-def time_numpy_model(kind, batch, threads, reps, trace=False, workers=1):
+def time_numpy_model(name, batch, threads, reps, trace=False, workers=1):
     rng = np.random.default_rng(0)
+    kind, options = MODELS[name][:2]
     if kind == "row-rnn":
-        model = RowRNN()
+        model = RowRNN(**options)
         X = rng.standard_normal((batch, 32, 96), dtype=np.float32)
     else:
-        model = CNNRNN()
+        model = CNNRNN(**options)
         X = rng.standard_normal((batch, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, batch)
     with threadpool_limits(limits=threads, user_api="blas"):
@@ -109,23 +133,26 @@ def time_numpy_model(kind, batch, threads, reps, trace=False, workers=1):
             "median_step_s": med, "iqr_step_s": iqr, "reps": done}
 
 
-def torch_in_subprocess(kind, batch, threads, reps, channels_last=False):
+def torch_in_subprocess(name, batch, threads, reps, channels_last=False):
     """Time the PyTorch model in a fresh process, so its OpenMP threads (which spin after
     each parallel region) never overlap the NumPy timings."""
-    args = [sys.executable, __file__, "--torch-one", kind, str(batch), str(threads), str(reps),
+    args = [sys.executable, __file__, "--torch-one", name, str(batch), str(threads), str(reps),
             str(int(channels_last))]
     out = subprocess.run(args, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def time_torch_model(kind, batch, threads, reps, channels_last=False):
+def time_torch_model(name, batch, threads, reps, channels_last=False):
     import torch  # optional: never a dependency of rnnscope
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     nn = torch.nn
+    kind, options = MODELS[name][:2]
+    layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[options.get("cell", "rnn")]
+    positions = options.get("sequence") == "positions"
     if kind == "row-rnn":
-        rnn, head = nn.RNN(96, 256, batch_first=True), nn.Linear(256, 10)
+        rnn, head = layer(96, 256, batch_first=True), nn.Linear(256, 10)
         params = list(rnn.parameters()) + list(head.parameters())
         X = torch.randn(batch, 32, 96)
 
@@ -134,7 +161,8 @@ def time_torch_model(kind, batch, threads, reps, channels_last=False):
     else:
         convs = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        rnn, head = nn.RNN(512, 128, batch_first=True), nn.Linear(128, 10)
+        T, D = (64, 64) if positions else (8, 512)
+        rnn, head = layer(D, 128, batch_first=True), nn.Linear(128, 10)
         params = list(convs.parameters()) + list(rnn.parameters()) + list(head.parameters())
         X = torch.randn(batch, 3, 32, 32)
         if channels_last:
@@ -142,8 +170,8 @@ def time_torch_model(kind, batch, threads, reps, channels_last=False):
             X = X.contiguous(memory_format=torch.channels_last)
 
         def forward(x):
-            f = convs(x)  # (N, C, 8, 8) -> rows as timesteps, features (W, C)
-            seq = f.permute(0, 2, 3, 1).reshape(x.shape[0], 8, 512)
+            f = convs(x)  # (N, C, 8, 8) -> rows as timesteps, features (W, C); or positions
+            seq = f.permute(0, 2, 3, 1).reshape(x.shape[0], T, D)
             return head(rnn(seq)[0][:, -1])
 
     y = torch.randint(0, 10, (batch,))
@@ -198,16 +226,19 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
+    ap.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                    help="which models to time (default: all)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the B=256 memory probe")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--torch-one", nargs=5, metavar=("KIND", "B", "THREADS", "REPS", "CL"),
+    ap.add_argument("--torch-one", nargs=5, metavar=("MODEL", "B", "THREADS", "REPS", "CL"),
                     help=argparse.SUPPRESS)  # internal: one PyTorch timing, JSON on stdout
     args = ap.parse_args(argv)
     if args.torch_one:
-        kind, batch, threads, reps, cl = args.torch_one
-        print(json.dumps(time_torch_model(kind, int(batch), int(threads), int(reps),
+        name, batch, threads, reps, cl = args.torch_one
+        print(json.dumps(time_torch_model(name, int(batch), int(threads), int(reps),
                                           bool(int(cl)))))
         return
-    row_reps, cnn_reps = (10, 4) if args.quick else (30, 10)
+    group_reps = {"row": 10, "cnn": 4} if args.quick else {"row": 30, "cnn": 10}
     have_torch = importlib.util.find_spec("torch") is not None
 
     blas = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
@@ -217,7 +248,7 @@ def main(argv=None):
               "load_before": load_average(), "cpu_count": os.cpu_count(),
               "machine": platform.processor() or platform.machine(),
               "numpy": np.__version__, "blas": blas, "dtype": "float32",
-              "nominal_mflop_per_image": {"row-rnn": ROW_MFLOP, "cnn-rnn": CNN_MFLOP},
+              "nominal_mflop_per_image": {name: round(m[3], 2) for name, m in MODELS.items()},
               "note": "medians; the machine may be shared - see load_before/load_after",
               "runs": []}
     print(f"load average before: {result['load_before']}")
@@ -226,14 +257,15 @@ def main(argv=None):
         print(f"\n== {threads} BLAS thread(s): float32 sgemm 1024^3 {peak['median']:.1f} GFLOP/s "
               f"(best {peak['best']:.1f})")
         run = {"threads": threads, "sgemm_gflops": peak, "models": {}}
-        for kind, batch, mflop, reps in (("row-rnn", 128, ROW_MFLOP, row_reps),
-                                         ("cnn-rnn", 256, CNN_MFLOP, cnn_reps)):
-            r = time_numpy_model(kind, batch, threads, reps)
+        for name in args.models:
+            kind, _, batch, mflop, group = MODELS[name]
+            reps = group_reps[group]
+            r = time_numpy_model(name, batch, threads, reps)
             r["gflops"] = r["images_per_s"] * mflop / 1e3
             r["fraction_of_sgemm"] = r["gflops"] / peak["median"]
-            norms = time_numpy_model(kind, batch, threads, reps, trace="norms")
+            norms = time_numpy_model(name, batch, threads, reps, trace="norms")
             r["trace_norms_overhead"] = norms["median_step_s"] / r["median_step_s"] - 1
-            print(f"{kind:8s} B={batch}: {r['images_per_s']:8.0f} images/s "
+            print(f"{name:17s} B={batch}: {r['images_per_s']:8.0f} images/s "
                   f"(best {r['best_images_per_s']:.0f}, per CPU-s "
                   f"{r['images_per_cpu_s']:.0f}), {r['gflops']:.1f} GFLOP/s = "
                   f"{100 * r['fraction_of_sgemm']:.0f}% of sgemm; trace='norms' "
@@ -241,7 +273,7 @@ def main(argv=None):
             if threads > 1:  # the recurrent loops alone on one BLAS thread
                 set_loop_blas_threads(1)
                 try:
-                    r["loop_blas_1"] = time_numpy_model(kind, batch, threads, reps)
+                    r["loop_blas_1"] = time_numpy_model(name, batch, threads, reps)
                 finally:
                     set_loop_blas_threads(None)
                 print(f"{'':8s} recurrent loop on 1 BLAS thread: "
@@ -249,43 +281,45 @@ def main(argv=None):
             if threads > 1 and kind == "cnn-rnn":  # conv chunks on Python threads instead
                 set_conv_workers(threads)
                 try:
-                    r["conv_workers"] = time_numpy_model(kind, batch, threads, reps)
+                    r["conv_workers"] = time_numpy_model(name, batch, threads, reps)
                 finally:
                     set_conv_workers(1)
                 print(f"{'':8s} conv chunks on {threads} threads (BLAS 1 inside): "
                       f"{r['conv_workers']['images_per_s']:8.0f} images/s")
             if threads > 1:  # the batch split over threads, one BLAS thread each (the trainer's)
-                b = time_numpy_model(kind, batch, threads, reps, workers=threads)
+                b = time_numpy_model(name, batch, threads, reps, workers=threads)
                 b["gflops"] = b["images_per_s"] * mflop / 1e3
                 b["fraction_of_sgemm"] = b["gflops"] / peak["median"]
-                b["target_images_per_s"] = TARGETS[kind]
+                target = f" (target {TARGETS[name]})" if name in TARGETS else ""
+                b["target_images_per_s"] = TARGETS.get(name)
                 r["batch_split"] = b
                 print(f"{'':8s} batch split over {threads} threads (BLAS 1 each): "
                       f"{b['images_per_s']:8.0f} images/s = {100 * b['fraction_of_sgemm']:.0f}% "
-                      f"of sgemm (target {TARGETS[kind]})")
+                      f"of sgemm{target}")
             if have_torch:
                 variants = [("torch", False)] + ([("torch_channels_last", True)]
                                                   if kind == "cnn-rnn" else [])
-                for name, cl in variants:
-                    t = torch_in_subprocess(kind, batch, threads, reps, channels_last=cl)
+                for variant, cl in variants:
+                    t = torch_in_subprocess(name, batch, threads, reps, channels_last=cl)
                     t["numpy_over_torch"] = r["images_per_s"] / t["images_per_s"]
                     ours = f"NumPy/PyTorch = {t['numpy_over_torch']:.2f}"
                     if "batch_split" in r:
                         t["batch_split_over_torch"] = (r["batch_split"]["images_per_s"]
                                                        / t["images_per_s"])
                         ours += f", batch split/PyTorch = {t['batch_split_over_torch']:.2f}"
-                    r[name] = t
-                    print(f"{'':8s} {name}: {t['images_per_s']:8.0f} images/s -> {ours}")
-            run["models"][kind] = r
+                    r[variant] = t
+                    print(f"{'':8s} {variant}: {t['images_per_s']:8.0f} images/s -> {ours}")
+            run["models"][name] = r
         result["runs"].append(run)
     if not have_torch:
         print("\n(PyTorch not importable: no comparison)")
     result["torch_compared"] = have_torch
-    mem = cnn_step_memory()
-    result["cnn_step_memory_b256"] = mem
-    print(f"\nCNN+RNN step at B=256: process peak RSS {mem['process_peak_rss_mb']:.0f} MB "
-          f"(before the step {mem['rss_before_step_mb']:.0f} MB), NumPy arrays peak "
-          f"{mem['numpy_traced_peak_mb']:.0f} MB")
+    if not args.no_memory:
+        mem = cnn_step_memory()
+        result["cnn_step_memory_b256"] = mem
+        print(f"\nCNN+RNN step at B=256: process peak RSS {mem['process_peak_rss_mb']:.0f} MB "
+              f"(before the step {mem['rss_before_step_mb']:.0f} MB), NumPy arrays peak "
+              f"{mem['numpy_traced_peak_mb']:.0f} MB")
     result["load_after"] = load_average()
     print(f"load average after: {result['load_after']}")
     write_json(result, args.out)

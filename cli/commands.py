@@ -300,6 +300,7 @@ def _check_resume_flags(meta: dict, path, overrides: dict, preset, probe_params)
     """The overrides a resume may apply (epochs, budget, ...). A flag that defines the data or
     the model and equals the checkpoint's value is dropped; one that differs is refused with
     both values (ConfigError)."""
+    from core.config import TrainConfig
     from core.trainer import RESUMABLE_OVERRIDES
 
     cfg = _train_config_of(meta)
@@ -330,7 +331,8 @@ def _check_resume_flags(meta: dict, path, overrides: dict, preset, probe_params)
                 asked = f"{value:,}" if isinstance(value, int) else _images(value)
                 refuse(flag, f"on {_images(trained)}", asked)
             continue
-        trained = cfg.get(key)
+        # a field the checkpoint's config lacks (saved before it existed) had its default
+        trained = cfg.get(key, getattr(TrainConfig, key, None))
         if key == "hidden" and trained is None:
             from core.config import DEFAULT_HIDDEN
 
@@ -418,7 +420,9 @@ def _run_training(trainer, splits, out_dir: Path, resumed: bool, stream=None) ->
     start_step = trainer.step
     progress = TrainProgress(cfg.epochs * trainer.steps_per_epoch, start_step=start_step,
                              stream=stream)
-    progress.write(f"training {cfg.model} (H={cfg.hidden_dim}, {cfg.optimizer} lr {cfg.lr:g}, "
+    layout = f", {cfg.sequence}" if cfg.model == "cnn-rnn" else ""
+    progress.write(f"training {cfg.model} ({cfg.cell}{layout}, H={cfg.hidden_dim}, "
+                   f"{cfg.optimizer} lr {cfg.lr:g}, "
                    f"clip {cfg.clip}) for up to {cfg.epochs} epochs of "
                    f"{trainer.steps_per_epoch} steps"
                    + (f", budget {cfg.max_minutes:g} min" if cfg.max_minutes else "")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.names import ACTIVATIONS, CLIP_MODES, INITS, OPTIMIZERS, PRESETS
+from core.names import ACTIVATIONS, CELL_KINDS, CLIP_MODES, INITS, OPTIMIZERS, PRESETS, SEQUENCES
 from core.names import MODEL_KINDS as MODELS
 
 # training options: (flag, argparse keywords, TrainConfig field)
@@ -30,7 +30,15 @@ TRAIN_OPTIONS = [
                     help="gradient clipping: elementwise value, global norm, or none"), "clip"),
     ("--clip-threshold", dict(type=float, metavar="F"), "clip_threshold"),
     ("--hidden", dict(type=int, metavar="N", help="hidden units H"), "hidden"),
-    ("--activation", dict(choices=ACTIVATIONS), "activation"),
+    ("--cell", dict(choices=CELL_KINDS, help="recurrent cell: vanilla rnn, lstm or gru"), "cell"),
+    ("--activation", dict(choices=ACTIVATIONS, help="the vanilla cell's nonlinearity"),
+     "activation"),
+    ("--forget-bias", dict(type=float, metavar="F",
+                           help="lstm only: the forget gate's bias at init (default 1.0)"),
+     "forget_bias"),
+    ("--sequence", dict(choices=SEQUENCES,
+                        help="cnn-rnn only: read the 8x8 feature map as 8 rows (default) or "
+                        "64 positions in raster order"), "sequence"),
     ("--init", dict(metavar="NAME", help=f"recurrent init: {', '.join(INITS)}"), "init"),
     ("--bptt-window", dict(type=int, metavar="K",
                            help="truncated BPTT: only the last K timesteps get gradient"),

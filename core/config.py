@@ -18,17 +18,20 @@ import numpy as np
 from core.errors import ConfigError
 from core.names import (
     ACTIVATIONS,
+    CELL_KINDS,
     CLIP_MODES,
     DEFAULT_HIDDEN,
     DTYPES,
+    GATED_INITS,
     INITS,
     MODEL_KINDS,
     NORMALIZATIONS,
     OPTIMIZERS,
     PRESETS,
     SCHEDULES,
+    SEQUENCES,
     SPLIT_SCHEMES,
-    TIMESTEPS,
+    timesteps_of,
 )
 
 MAX_BATCH_SIZE = 65536  # one batch of CIFAR images as float32 is then already 0.8 GB
@@ -38,8 +41,11 @@ MAX_BATCH_SIZE = 65536  # one batch of CIFAR images as float32 is then already 0
 class TrainConfig:
     """Every option of a training run (see ``validate`` for the legal values).
 
-    hidden: None = the model's default (row-rnn 256, cnn-rnn 128). bptt_window: None = full
-    BPTT, else 1..T (T = 32 row-rnn, 8 cnn-rnn). reg: L2 strength (loss += reg/2 ||W||^2).
+    hidden: None = the model's default (row-rnn 256, cnn-rnn 128). cell: 'rnn' | 'lstm' | 'gru';
+    activation applies to 'rnn' only, forget_bias (the LSTM's forget-gate bias at init) to
+    'lstm' only. sequence: how the cnn-rnn reads its 8 x 8 map, 'rows' (T = 8) or 'positions'
+    (T = 64); the row-rnn reads image rows ('rows' only). bptt_window: None = full
+    BPTT, else 1..T (T = 32 row-rnn, 8 or 64 cnn-rnn). reg: L2 strength (loss += reg/2 ||W||^2).
     clip_threshold: c for 'value' / 'norm' clipping. epochs: maximum number of epochs.
     patience: evaluations without a better val accuracy before stopping (0 = never stop early).
     eval_every: steps between evaluations (0 = once per epoch). schedule: 'constant' | 'step'
@@ -54,7 +60,10 @@ class TrainConfig:
 
     model: str = "row-rnn"
     hidden: int | None = None
+    cell: str = "rnn"
     activation: str = "tanh"
+    forget_bias: float = 1.0
+    sequence: str = "rows"
     init: str = "xavier"
     gain: float = 1.0
     channels: tuple[int, int] = (64, 64)
@@ -91,8 +100,8 @@ class TrainConfig:
 
     @property
     def timesteps(self) -> int:
-        """T of the chosen model (32 row-rnn, 8 cnn-rnn)."""
-        return TIMESTEPS[self.model]
+        """T of the chosen model and layout (32 row-rnn, 8 or 64 cnn-rnn)."""
+        return timesteps_of(self.model, self.sequence)
 
     @property
     def np_dtype(self):
@@ -102,7 +111,9 @@ class TrainConfig:
         """Constructor keywords for core.models.RowRNN / CNNRNN (without dtype object)."""
         kw = {
             "hidden_dim": self.hidden_dim,
+            "cell": self.cell,
             "activation": self.activation,
+            "forget_bias": float(self.forget_bias),
             "init": self.init,
             "gain": float(self.gain),
             "bptt_window": self.bptt_window,
@@ -111,6 +122,7 @@ class TrainConfig:
         }
         if self.model == "cnn-rnn":
             kw["channels"] = tuple(int(c) for c in self.channels)
+            kw["sequence"] = self.sequence
         return kw
 
     # -- validation -----------------------------------------------------------------------
@@ -134,14 +146,30 @@ class TrainConfig:
         choice("model", self.model, MODEL_KINDS)
         if self.hidden is not None and not (integer(self.hidden) and 1 <= self.hidden <= 4096):
             bad("hidden", self.hidden, "the hidden size must be an integer from 1 to 4096")
+        choice("cell", self.cell, CELL_KINDS)
         choice("activation", self.activation, ACTIVATIONS)
         choice("init", self.init, INITS)
+        if self.cell != "rnn" and self.activation != "tanh":
+            bad("activation", self.activation,
+                f"it applies to the vanilla cell only (cell rnn), not {self.cell}")
+        if self.cell != "rnn" and self.init not in GATED_INITS:
+            bad("init", self.init, f"{self.init} is a vanilla-cell scheme (cell rnn; identity "
+                f"with relu is the IRNN); the {self.cell} cell takes {' or '.join(GATED_INITS)}")
+        if not number(self.forget_bias):
+            bad("forget_bias", self.forget_bias, "the forget bias must be a finite number")
+        if self.cell != "lstm" and float(self.forget_bias) != 1.0:
+            bad("forget_bias", self.forget_bias, f"it applies to the lstm cell only, not "
+                f"{self.cell}")
+        choice("sequence", self.sequence, SEQUENCES)
+        if self.model != "cnn-rnn" and self.sequence != "rows":
+            bad("sequence", self.sequence, "the row-rnn reads image rows; 'positions' is for "
+                "the cnn-rnn")
         if not (number(self.gain) and self.gain > 0):
             bad("gain", self.gain, "the init gain must be a positive number")
         ch = tuple(self.channels) if isinstance(self.channels, (list, tuple)) else None
         if ch is None or len(ch) != 2 or not all(integer(c) and 1 <= c <= 1024 for c in ch):
             bad("channels", self.channels, "give two conv channel counts, e.g. (64, 64)")
-        T = TIMESTEPS[self.model]
+        T = timesteps_of(self.model, self.sequence)
         if self.bptt_window is not None and not (
                 integer(self.bptt_window) and 1 <= self.bptt_window <= T):
             bad("bptt_window", self.bptt_window,

@@ -18,14 +18,15 @@ The gradients wrt u and v differ only in the n block (dv_n = r * du_n), so the b
 them side by side in one (T, N, 4H) buffer laid out [dv_n, du_z, du_r, du_n]: du is its last
 3H columns in the natural [z, r, n] order and dv its first 3H columns in the order [n, z, r]
 (the recurrent matmul uses Wh's columns in that order; dWh's blocks are put back at the end).
-The naive loop twins are in ``core.naive``.
+The sigmoid-as-tanh, the gate layout and the weight gradients are shared with the LSTM
+(``core.gated``). The naive loop twins are in ``core.naive``.
 """
 
 import numpy as np
 
 from core.blas import loop_blas_limit
 from core.cells import SeqGrads
-from core.lstm_layers import _upstream, sigmoid
+from core.gated import batch_major, forward_buffers, sigmoid, upstream, weight_grads
 
 BLOCKS = ("z", "r", "n")
 
@@ -73,26 +74,10 @@ def gru_forward_tm(x, h0, Wx, Wh, b):
     ``cache['gates']`` (T, 3, N, H) holds the gate values z, r, n (after their
     nonlinearities) block by block; ``cache['v_n']`` (T, N, H) the n block of h_{t-1} @ Wh.
     """
-    T, N, D = x.shape
-    H = Wh.shape[0]
-    H2 = 2 * H
-    # sigmoid(a) = 0.5 tanh(a / 2) + 0.5: the z and r columns of the weights are halved (exact
-    # in binary floating point), so their sigmoid is one tanh plus a scale and shift
-    half = np.ones(3 * H, dtype=Wh.dtype)
-    half[:H2] = 0.5
-    Wh_s = Wh * half
-    proj = np.matmul(x.reshape(T * N, D), Wx * half)  # input projection u, all steps
-    # The gates live block by block, (T, 3, N, H): NumPy's elementwise loops run several times
-    # faster on contiguous (N, H) blocks than on (N, H) column slices of (N, 3H) rows.
-    gates = np.empty((T, 3, N, H), dtype=proj.dtype)
-    np.add(proj.reshape(T, N, 3, H).transpose(0, 2, 1, 3), (b * half).reshape(3, 1, H),
-           out=gates)
-    del proj
-    h = np.empty((T, N, H), dtype=gates.dtype)
+    T = x.shape[0]
+    # z, r as 0.5 tanh(a / 2) + 0.5: one tanh over both blocks (core.gated)
+    gates, Wh_s, h, rec, rec_blocks, tmp = forward_buffers(x, Wx, Wh, b, sigmoid_blocks=2)
     v_n = np.empty_like(h)
-    rec = np.empty((N, 3 * H), dtype=gates.dtype)
-    rec_blocks = rec.reshape(N, 3, H).transpose(1, 0, 2)  # (3, N, H) view
-    tmp = np.empty((N, H), dtype=gates.dtype)
     with loop_blas_limit():
         for t in range(T):
             prev = h[t - 1] if t > 0 else h0
@@ -129,18 +114,18 @@ def gru_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
     Upstream gradient ``dh_up`` (T, N, H) (a loss on every step) and/or ``dh_last`` (N, H) (a
     loss on the last state only, the models' case). ``bptt_cut`` c: steps with index < c get no
     gradient (see the module docstring). Returns ``SeqGrads`` with dx (T, N, D) or None,
-    dWx (D, 3H), dWh (H, 3H), db (3H,), dh (T, N, H) = total dL/dh_t (0 for t < cut), and
-    ``extra``: 'du' (T, N, 3H) = dL/du_t (0 for t < cut), 'dh0' (N, H) (None unless h0 was
-    given and the cut is 0).
+    dWx (D, 3H), dWh (H, 3H), db (3H,), dh (T, N, H) = total dL/dh_t (0 for t < cut), dh0 (N, H)
+    (None unless h0 was given and the cut is 0), and ``extra``: 'du' (T, N, 3H) = dL/du_t in
+    the block order [z, r, n] and 'dv' (T, N, 3H) = dL/dv_t in the block order [n, z, r] (see
+    the module docstring; both 0 for t < cut).
     """
     x, h0, Wx, Wh = cache["x"], cache["h0"], cache["Wx"], cache["Wh"]
     gates, v_n, h = cache["gates"], cache["v_n"], cache["h"]
     T, N, H = h.shape
-    D = x.shape[2]
     H2, H3 = 2 * H, 3 * H
     cut = 0 if bptt_cut is None else max(0, min(int(bptt_cut), T))
 
-    dh = _upstream(h, dh_up, dh_last, cut)
+    dh = upstream(h, dh_up, dh_last, cut)
     grad = np.empty((T, N, 4 * H), dtype=h.dtype)  # [dv_n, du_z, du_r, du_n]
     grad[:cut] = 0
     du, dv = grad[:, :, H:], grad[:, :, :H3]
@@ -185,27 +170,16 @@ def gru_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True
                         np.matmul(gt[:, :H3], WhT, out=tmp)
                     dh[t - 1] += tmp
 
-    G = 3 * H
-    du_flat = du[cut:].reshape(-1, G)
-    dWx = x[cut:].reshape(-1, D).T @ du_flat
-    start = max(cut, 1)  # h_{-1} = h0: the t = 0 term is added separately
-    dWh_nzr = h[start - 1 : T - 1].reshape(-1, H).T @ dv[start:].reshape(-1, G)
+    dWx, dWh_nzr, db, dx = weight_grads(x, h, h0, du, dv, cut, Wx, need_dx)
     dh0 = None
     if cut == 0 and T > 0 and h0 is not None:
-        dWh_nzr += h0.T @ dv[0]
         dh0 = dh[0] * gates[0, 0] + dv[0] @ Wh_nzr.T
     dWh = np.concatenate([dWh_nzr[:, H:], dWh_nzr[:, :H]], axis=1)
-    db = du_flat.sum(axis=0)
-    dx = None
-    if need_dx:
-        dx = np.zeros(x.shape, dtype=grad.dtype)
-        np.matmul(du_flat, Wx.T, out=dx[cut:].reshape(-1, D))
     return SeqGrads(dx=dx, dWx=dWx, dWh=dWh, db=db, dh=dh, cut=cut,
-                    extra={"du": du, "dh0": dh0})
+                    extra={"du": du, "dv": dv}, dh0=dh0)
 
 
 def gru_trace(cache, grads):
     """Batch-major copies for the explorer: {'gates': {'z', 'r', 'n': (N, T, H)}}."""
     gates = cache["gates"]
-    return {"gates": {name: np.ascontiguousarray(gates[:, k].transpose(1, 0, 2))
-                      for k, name in enumerate(BLOCKS)}}
+    return {"gates": {name: batch_major(gates[:, k]) for k, name in enumerate(BLOCKS)}}

@@ -17,7 +17,7 @@ Convolutions use He init: W (3, 3, Cin, Cout) ~ N(0, 2 / (9 * Cin)).
 import numpy as np
 
 from core.errors import ConfigError
-from core.names import INITS
+from core.names import GATED_INITS, INITS
 
 
 def xavier(rng, fan_in, fan_out, dtype=np.float32, gain=1.0):
@@ -68,14 +68,13 @@ def recurrent_weights(rng, H, scheme="xavier", gain=1.0, dtype=np.float32):
 # Gated cells: W_xh (D, G*H), W_hh (H, G*H), b_h (G*H,) with G column blocks of width H
 # ---------------------------------------------------------------------------------------------
 
-GATED_INITS = ("xavier", "orthogonal")  # identity / normal stay the vanilla cell's
-
 
 def _gated_weights(rng, D, H, blocks, dtype, init, gain):
     """W_xh: Xavier per (D, H) block; W_hh: ``init`` per (H, H) block times ``gain``."""
     if init not in GATED_INITS:
+        vanilla = " (the vanilla cell's scheme: cell 'rnn')" if init in INITS else ""
         raise ConfigError(
-            f"init: {init!r} is not available for gated cells; choose one of "
+            f"init: {init!r} is not available for gated cells{vanilla}; choose one of "
             f"{', '.join(GATED_INITS)}"
         )
     W_xh = np.concatenate([xavier(rng, D, H, dtype) for _ in range(blocks)], axis=1)

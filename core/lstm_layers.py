@@ -17,28 +17,17 @@ projection for all steps is one (T*N, D) @ (D, 4H) matmul; the loops do one (N, 
 elementwise ops on contiguous (N, H) gate blocks (the backward computes the gate derivatives
 step by step, while that step's gates are in cache); dWx, dWh and db are one matmul / sum each
 after the loop.
-The naive loop twins are in ``core.naive``.
+The sigmoid-as-tanh, the gate layout and the weight gradients are shared with the GRU
+(``core.gated``). The naive loop twins are in ``core.naive``.
 """
 
 import numpy as np
 
 from core.blas import loop_blas_limit
 from core.cells import SeqGrads
+from core.gated import batch_major, forward_buffers, sigmoid, upstream, weight_grads
 
 BLOCKS = ("i", "f", "o", "g")
-
-
-def sigmoid(a, out=None):
-    """1 / (1 + exp(-a)) computed as 0.5 * (1 + tanh(a / 2)), same shape as ``a``.
-
-    tanh saturates instead of overflowing, so large |a| gives exactly 0 or 1 with no warning
-    in float32 or float64; ``out`` may be ``a`` itself.
-    """
-    out = np.multiply(a, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,27 +81,11 @@ def lstm_forward_tm(x, h0, Wx, Wh, b, c0=None):
     (after their nonlinearities) block by block, ``cache['c']`` (T, N, H) the cell states c_t
     and ``cache['tanh_c']`` (T, N, H) tanh(c_t).
     """
-    T, N, D = x.shape
-    H = Wh.shape[0]
-    # sigmoid(a) = 0.5 tanh(a / 2) + 0.5: with the i, f, o columns of the weights halved (exact
-    # in binary floating point) one tanh over a step's four blocks gives tanh(a_g) and, after a
-    # scale and shift of the first three, the sigmoids.
-    half = np.ones(4 * H, dtype=Wh.dtype)
-    half[: 3 * H] = 0.5
-    Wh_s = Wh * half
-    proj = np.matmul(x.reshape(T * N, D), Wx * half)  # input projection, all steps
-    # The gates live block by block, (T, 4, N, H): NumPy's elementwise loops run several times
-    # faster on contiguous (N, H) blocks than on (N, H) column slices of (N, 4H) rows.
-    gates = np.empty((T, 4, N, H), dtype=proj.dtype)
-    np.add(proj.reshape(T, N, 4, H).transpose(0, 2, 1, 3), (b * half).reshape(4, 1, H),
-           out=gates)
-    del proj
-    h = np.empty((T, N, H), dtype=gates.dtype)
+    T = x.shape[0]
+    # i, f, o as 0.5 tanh(a / 2) + 0.5: one tanh over a step's four blocks (core.gated)
+    gates, Wh_s, h, rec, rec_blocks, tmp = forward_buffers(x, Wx, Wh, b, sigmoid_blocks=3)
     c = np.empty_like(h)
     tanh_c = np.empty_like(h)
-    rec = np.empty((N, 4 * H), dtype=gates.dtype)
-    rec_blocks = rec.reshape(N, 4, H).transpose(1, 0, 2)  # (4, N, H) view
-    tmp = np.empty((N, H), dtype=gates.dtype)
     with loop_blas_limit():
         for t in range(T):
             prev_h = h[t - 1] if t > 0 else h0
@@ -136,25 +109,6 @@ def lstm_forward_tm(x, h0, Wx, Wh, b, c0=None):
     return h, cache
 
 
-def _upstream(h, dh_up, dh_last, cut):
-    """dh (T, N, H) holding the upstream gradient at steps >= cut and 0 before.
-
-    With ``dh_last`` only, the rows cut..T-2 are left for the backward loop to write."""
-    T = h.shape[0]
-    if dh_up is None and dh_last is None:
-        raise ValueError("give the upstream gradient as dh_up (T, N, H) or dh_last (N, H)")
-    if dh_up is not None:
-        dh = np.array(dh_up, dtype=h.dtype, copy=True)
-        if dh_last is not None and cut < T:
-            dh[T - 1] += dh_last
-    else:
-        dh = np.empty_like(h)
-        if cut < T:
-            dh[T - 1] = dh_last
-    dh[:cut] = 0
-    return dh
-
-
 def lstm_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=True):
     """BPTT for ``lstm_forward_tm``.
 
@@ -162,18 +116,17 @@ def lstm_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=Tru
     loss on the last state only; the models' case, which skips the per-step additions).
     ``bptt_cut`` c: steps with index < c get no gradient (see the module docstring).
     Returns ``SeqGrads`` with dx (T, N, D) or None, dWx (D, 4H), dWh (H, 4H), db (4H,),
-    dh (T, N, H) = total dL/dh_t, and ``extra``: 'dc' (T, N, H) = total dL/dc_t,
-    'da' (T, N, 4H) = dL/da_t (both 0 for t < cut), 'dh0' and 'dc0' (N, H) (None unless that
-    initial state was given and the cut is 0).
+    dh (T, N, H) = total dL/dh_t, dh0 (N, H) (None unless h0 was given and the cut is 0), and
+    ``extra``: 'dc' (T, N, H) = total dL/dc_t, 'da' (T, N, 4H) = dL/da_t (both 0 for t < cut),
+    'dc0' (N, H) (None unless c0 was given and the cut is 0).
     """
     x, h0, c0, Wx, Wh = cache["x"], cache["h0"], cache["c0"], cache["Wx"], cache["Wh"]
     gates, c, tanh_c, h = cache["gates"], cache["c"], cache["tanh_c"], cache["h"]
     T, N, H = h.shape
-    D = x.shape[2]
     G = 4 * H
     cut = 0 if bptt_cut is None else max(0, min(int(bptt_cut), T))
 
-    dh = _upstream(h, dh_up, dh_last, cut)
+    dh = upstream(h, dh_up, dh_last, cut)
     dc = np.empty_like(h)  # steps >= cut are all written by the loop below
     dc[:cut] = 0
     da = np.empty((T, N, G), dtype=h.dtype)  # row-major for the matmuls
@@ -225,33 +178,23 @@ def lstm_backward_tm(cache, dh_up=None, dh_last=None, bptt_cut=None, need_dx=Tru
                         dh[t - 1] += tmp
                     np.multiply(dct, f, out=dc[t - 1])
 
-    da_flat = da[cut:].reshape(-1, G)
-    dWx = x[cut:].reshape(-1, D).T @ da_flat
-    start = max(cut, 1)  # h_{-1} = h0: the t = 0 term is added separately
-    dWh = h[start - 1 : T - 1].reshape(-1, H).T @ da[start:].reshape(-1, G)
+    dWx, dWh, db, dx = weight_grads(x, h, h0, da, da, cut, Wx, need_dx)
     dh0 = dc0 = None
     if cut == 0 and T > 0:
         if h0 is not None:
-            dWh += h0.T @ da[0]
             dh0 = da[0] @ Wh.T
         if c0 is not None:
             dc0 = dc[0] * gates[0, 1]
-    db = da_flat.sum(axis=0)
-    dx = None
-    if need_dx:
-        dx = np.zeros(x.shape, dtype=da.dtype)
-        np.matmul(da_flat, Wx.T, out=dx[cut:].reshape(-1, D))
     return SeqGrads(dx=dx, dWx=dWx, dWh=dWh, db=db, dh=dh, cut=cut,
-                    extra={"dc": dc, "da": da, "dh0": dh0, "dc0": dc0})
+                    extra={"dc": dc, "da": da, "dc0": dc0}, dh0=dh0)
 
 
 def lstm_trace(cache, grads):
     """Batch-major copies for the explorer: {'gates': {'i', 'f', 'o', 'g': (N, T, H)},
     'cell': c_t (N, T, H), 'dc': total dL/dc_t (N, T, H)}."""
     gates = cache["gates"]
-    bm = lambda a: np.ascontiguousarray(a.transpose(1, 0, 2))  # noqa: E731
     return {
-        "gates": {name: bm(gates[:, k]) for k, name in enumerate(BLOCKS)},
-        "cell": bm(cache["c"]),
-        "dc": bm(grads.extra["dc"]),
+        "gates": {name: batch_major(gates[:, k]) for k, name in enumerate(BLOCKS)},
+        "cell": batch_major(cache["c"]),
+        "dc": batch_major(grads.extra["dc"]),
     }

@@ -4,13 +4,20 @@ Letters: N = images, T = timesteps, D = RNN input features, H = hidden units, K 
 C1 / C2 = channels of the two conv blocks.
 
 Both models share the recurrent part and the head, composed from the layers they teach:
-the recurrent cell from ``core.cells.CELLS`` (``cell='rnn'``: ``core.rnn_layers``), the head
-``affine_forward`` and the loss ``softmax_cross_entropy_terms`` from ``core.layers``.
-Parameter names and shapes (G = gate blocks of the cell, 1 for 'rnn'):
+the recurrent cell from ``core.cells.CELLS`` (``cell='rnn'``: ``core.rnn_layers``; 'lstm':
+``core.lstm_layers``; 'gru': ``core.gru_layers``), the head ``affine_forward`` and the loss
+``softmax_cross_entropy_terms`` from ``core.layers``. Parameter names and shapes (G = gate
+blocks of the cell: 1 'rnn', 4 'lstm', 3 'gru'):
 
     W_xh (D, G*H), W_hh (H, G*H), b_h (G*H,), W_hq (H, K), b_q (K,)
     cell 'rnn': h_t = act(x_t @ W_xh + h_{t-1} @ W_hh + b_h),  h_{-1} = 0,  act = tanh | relu
+    cell 'lstm' / 'gru': see their layer modules; h_{-1} = 0 (and c_{-1} = 0)
     scores = h_{T-1} @ W_hq + b_q  (the last state; 0-based steps t = 0..T-1)
+
+Cell options: ``activation`` applies to 'rnn' only (gated cells keep 'tanh'); ``forget_bias``
+(the forget block of b_h at init, default 1.0) to 'lstm' only. ``init`` 'identity' / 'normal'
+(the IRNN and the exploding demo) are vanilla-cell schemes; gated cells take 'xavier' or
+'orthogonal' per H x H block of W_hh (``core.init``).
 
 ``loss`` is the mean softmax cross-entropy plus ``reg / 2 * sum ||W||^2`` over the weights
 (keys starting with ``W_``; biases are not regularised). ``bptt_window = k`` truncates BPTT:
@@ -22,8 +29,11 @@ interleaved (``x.reshape(N, 32, 96)``).
 
 CNNRNN ('cnn-rnn'): input images X (N, 32, 32, 3) NHWC. Two blocks of conv3x3 (pad 1) ->
 ReLU -> maxpool2x2 (computed as conv -> pool -> +bias -> ReLU, which is equal) give an
-(N, 8, 8, C2) map. Map row t (which sees image rows 4t..4t+3 plus the receptive-field halo)
-is RNN input x_t of D = 8 * C2 features laid out (W, C): x_t[w * C2 + c] = map[t, w, c].
+(N, 8, 8, C2) map, read as a sequence in one of two layouts (``sequence``):
+'rows' (default): T = 8, map row t (which sees image rows 4t..4t+3 plus the receptive-field
+halo) is x_t of D = 8 * C2 features laid out (W, C): x_t[w * C2 + c] = map[t, w, c];
+'positions': T = 64 map positions in raster order (row by row, left to right), x_t of
+D = C2 features: x_t[c] = map[t // 8, t % 8, c] (core.timesteps gives each step's patch).
 Extra parameters: W_conv1 (3, 3, 3, C1), b_conv1 (C1,), W_conv2 (3, 3, C1, C2), b_conv2 (C2,);
 conv weights are (kernel row, kernel column, input channel, output channel), channels-last.
 """
@@ -34,6 +44,7 @@ from core import init as inits
 from core.cells import get_cell
 from core.conv import conv_stack_backward, conv_stack_block1, conv_stack_forward
 from core.errors import ConfigError
+from core.gated import batch_major
 from core.layers import (
     affine_backward,
     affine_forward,
@@ -41,7 +52,8 @@ from core.layers import (
     softmax_cross_entropy_backward,
     softmax_cross_entropy_terms,
 )
-from core.names import DEFAULT_HIDDEN, DTYPES, TIMESTEPS
+from core.names import DEFAULT_HIDDEN, DTYPES, SEQUENCES, TIMESTEPS, timesteps_of
+from core.rnn_layers import check_activation
 from core.trace import Trace
 
 
@@ -79,21 +91,23 @@ def add_l2(params, grads, reg):
     return penalty
 
 
-def _step_weight_grad_norms(seq_tm, h, da, cut, dtype):
-    """||h_{t-1}^T da_t||_F and ||x_t^T da_t||_F per step t -> two (T,) arrays.
+def _step_weight_grad_norms(seq_tm, h, d_rec, d_in, cut, dtype):
+    """||h_{t-1}^T d_rec_t||_F and ||x_t^T d_in_t||_F per step t -> two (T,) arrays.
 
-    seq_tm (T, N, D), h (T, N, H), da (T, N, G*H) the gradient at the cell's pre-activations;
-    zeros for t < cut, and for W_hh at t = 0 (h_{-1} = 0 adds nothing).
+    seq_tm (T, N, D), h (T, N, H); d_rec (T, N, G*H) the gradient at h_{t-1} @ W_hh and d_in
+    (T, N, G*H) the gradient at x_t @ W_xh (both the pre-activation gradient 'da' for the
+    vanilla cell and the LSTM; the GRU's 'dv' and 'du'). Zeros for t < cut, and for W_hh at
+    t = 0 (h_{-1} = 0 adds nothing). A permutation of the columns leaves the norms unchanged.
     """
     T = h.shape[0]
     whh = np.zeros(T, dtype=dtype)
     start = max(cut, 1)
     if start < T:
-        contrib = np.matmul(h[start - 1 : T - 1].transpose(0, 2, 1), da[start:])
+        contrib = np.matmul(h[start - 1 : T - 1].transpose(0, 2, 1), d_rec[start:])
         whh[start:] = np.sqrt(np.einsum("tij,tij->t", contrib, contrib))
     wxh = np.zeros(T, dtype=dtype)
     if cut < T:
-        contrib = np.matmul(seq_tm[cut:].transpose(0, 2, 1), da[cut:])
+        contrib = np.matmul(seq_tm[cut:].transpose(0, 2, 1), d_in[cut:])
         wxh[cut:] = np.sqrt(np.einsum("tij,tij->t", contrib, contrib))
     return whh, wxh
 
@@ -104,12 +118,24 @@ class _RNNClassifier:
     kind = ""
     T = 0
 
-    def _init_recurrent(self, D, hidden_dim, num_classes, cell, activation, init, gain,
-                        bptt_window, dtype, seed, rng):
+    def _init_recurrent(self, D, hidden_dim, num_classes, cell, activation, forget_bias, init,
+                        gain, bptt_window, dtype, seed, rng):
         if int(hidden_dim) < 1 or int(num_classes) < 2:
             raise ConfigError("hidden_dim must be >= 1 and num_classes >= 2")
         self.cell = get_cell(cell)
+        check_activation(activation)
+        if self.cell.name != "rnn" and activation != "tanh":
+            raise ConfigError(f"activation {activation!r} applies to the vanilla cell only "
+                              f"(cell 'rnn'); the {self.cell.name} cell has its own gate "
+                              "nonlinearities: drop the activation or use cell 'rnn'")
+        if isinstance(forget_bias, bool) or not isinstance(
+                forget_bias, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(forget_bias):
+            raise ConfigError(f"forget_bias: must be a finite number, got {forget_bias!r}")
+        if self.cell.name != "lstm" and float(forget_bias) != 1.0:
+            raise ConfigError(f"forget_bias applies to the lstm cell only, not {self.cell.name}")
         self.activation = activation
+        self.forget_bias = float(forget_bias)
         self.init = init
         self.gain = float(gain)
         self.bptt_window = _check_window(bptt_window)
@@ -118,22 +144,27 @@ class _RNNClassifier:
         H, K = int(hidden_dim), int(num_classes)
         dt = self.dtype
         self.params.update(self.cell.init(rng, D, H, dt, init=init, gain=self.gain,
-                                          **self.cell_options))
+                                          **self._options(self.cell.init_options)))
         self.params["W_hq"] = inits.xavier(rng, H, K, dt)
         self.params["b_q"] = np.zeros(K, dtype=dt)
 
+    def _options(self, names):
+        """The model's values of the cell options ``names`` (``core.cells``), as keywords."""
+        return {name: getattr(self, name) for name in names}
+
     @property
     def cell_options(self):
-        """Keyword options for the cell's functions (``core.cells``)."""
-        return {"activation": self.activation}
+        """Keyword options for the cell's forward (``Cell.forward_options``)."""
+        return self._options(self.cell.forward_options)
 
     def _config(self):
         """The constructor arguments both models share (JSON-able)."""
         return {"kind": self.kind, "cell": self.cell.name,
                 "hidden_dim": int(self.params["W_hh"].shape[0]),
                 "num_classes": int(self.params["b_q"].shape[0]),
-                "activation": self.activation, "init": self.init, "gain": self.gain,
-                "bptt_window": self.bptt_window, "dtype": self.dtype.name, "seed": self.seed}
+                "activation": self.activation, "forget_bias": self.forget_bias,
+                "init": self.init, "gain": self.gain, "bptt_window": self.bptt_window,
+                "dtype": self.dtype.name, "seed": self.seed}
 
     # --- subclass hooks ----------------------------------------------------------------------
 
@@ -189,7 +220,8 @@ class _RNNClassifier:
 
         X: model input (see ``input_from_images``); y int (N,) in 0..K-1.
         Returns (loss float, grads dict like ``params``), plus a ``Trace`` when ``trace`` is
-        True (everything) or 'norms' (only ``dh_norm``, ``sample_losses``, ``probs``, ``bptt_cut``).
+        True (everything) or 'norms' (only ``dh_norm``, ``sample_losses``, ``probs``,
+        ``bptt_cut``, and for the LSTM ``dc_norm``).
         """
         if trace not in (False, True, "norms"):
             raise ValueError(f"trace must be False, True or 'norms', got {trace!r}")
@@ -214,26 +246,37 @@ class _RNNClassifier:
         if not trace:
             return loss, grads
 
-        # per-sample dl_i/dh_t = N * (gradient of the batch-mean loss)
-        dh_sq = np.einsum("tnh,tnh->tn", g.dh, g.dh)
-        dh_norm = (np.sqrt(dh_sq).mean(axis=1) * N).astype(self.dtype)
+        # per-sample dl_i/dh_t = N * (gradient of the batch-mean loss); likewise dl_i/dc_t
+        dh_norm = self._mean_norm(g.dh, N)
+        dc_tm = g.extra.get("dc")
+        dc_norm = None if dc_tm is None else self._mean_norm(dc_tm, N)
         bptt_cut = cut if cut > 0 else None
         if trace == "norms":
             return loss, grads, Trace(sample_losses=sample_losses, dh_norm=dh_norm, probs=probs,
-                                      bptt_cut=bptt_cut)
+                                      bptt_cut=bptt_cut, dc_norm=dc_norm)
         step_scores, _ = affine_forward(h, p["W_hq"], p["b_q"])
-        dh = np.ascontiguousarray(g.dh.transpose(1, 0, 2))
+        dh = batch_major(g.dh)
         dh *= N
         whh = wxh = None
-        if "da" in g.extra:
-            whh, wxh = _step_weight_grad_norms(seq_tm, h, g.extra["da"], cut, self.dtype)
-        tr = Trace(hidden=np.ascontiguousarray(h.transpose(1, 0, 2)),
-                   step_probs=np.ascontiguousarray(softmax(step_scores).transpose(1, 0, 2)),
+        d_rec = g.extra.get("dv", g.extra.get("da"))
+        d_in = g.extra.get("du", g.extra.get("da"))
+        if d_rec is not None and d_in is not None:
+            whh, wxh = _step_weight_grad_norms(seq_tm, h, d_rec, d_in, cut, self.dtype)
+        cell_arrays = self.cell.trace(cell_cache, g)
+        if "dc" in cell_arrays:
+            cell_arrays["dc"] *= N
+        tr = Trace(hidden=batch_major(h), step_probs=batch_major(softmax(step_scores)),
                    probs=probs, sample_losses=sample_losses, dh=dh, dh_norm=dh_norm,
                    dWhh_norm_t=whh, dWxh_norm_t=wxh, bptt_cut=bptt_cut,
-                   features=self._features(enc, seq_tm),
-                   **self.cell.trace(cell_cache, g))
+                   features=self._features(enc, seq_tm), dc_norm=dc_norm, **cell_arrays)
         return loss, grads, tr
+
+    def _mean_norm(self, d_tm, N):
+        """N * mean over the batch of ||d_tm[t, n]||_2 -> (T,) in the model dtype.
+
+        d_tm (T, N, H) a gradient of the batch-mean loss: N times it is the image's own."""
+        sq = np.einsum("tnh,tnh->tn", d_tm, d_tm)
+        return (np.sqrt(sq).mean(axis=1) * N).astype(self.dtype)
 
 
 class RowRNN(_RNNClassifier):
@@ -246,13 +289,13 @@ class RowRNN(_RNNClassifier):
     T = TIMESTEPS[kind]
 
     def __init__(self, input_dim=96, hidden_dim=DEFAULT_HIDDEN[kind], num_classes=10,
-                 cell="rnn", activation="tanh", init="xavier", gain=1.0, bptt_window=None,
-                 dtype=np.float32, seed=0):
+                 cell="rnn", activation="tanh", forget_bias=1.0, init="xavier", gain=1.0,
+                 bptt_window=None, dtype=np.float32, seed=0):
         self.params = {}
         self.input_dim = int(input_dim)
         rng = np.random.default_rng(seed)
-        self._init_recurrent(self.input_dim, hidden_dim, num_classes, cell, activation, init,
-                             gain, bptt_window, dtype, seed, rng)
+        self._init_recurrent(self.input_dim, hidden_dim, num_classes, cell, activation,
+                             forget_bias, init, gain, bptt_window, dtype, seed, rng)
 
     @property
     def config(self):
@@ -274,21 +317,28 @@ class RowRNN(_RNNClassifier):
 
 
 class CNNRNN(_RNNClassifier):
-    """conv3x3(3->C1)+ReLU+pool2 -> conv3x3(C1->C2)+ReLU+pool2 -> RNN over 8 map rows -> head.
+    """conv3x3(3->C1)+ReLU+pool2 -> conv3x3(C1->C2)+ReLU+pool2 -> RNN over the 8 x 8 map
+    (8 rows or 64 positions, ``sequence``) -> head.
 
-    Input X (N, 32, 32, 3) images (any H, W divisible by 4 with W/4 * C2 = D also works).
+    Input X (N, 32, 32, 3) images (any H, W divisible by 4 with W/4 * C2 = D also works for
+    'rows'; 'positions' reads whatever number of positions the map has).
     """
 
     kind = "cnn-rnn"
     T = TIMESTEPS[kind]
 
     def __init__(self, channels=(64, 64), hidden_dim=DEFAULT_HIDDEN[kind], num_classes=10,
-                 cell="rnn", activation="tanh", init="xavier", gain=1.0, bptt_window=None,
-                 dtype=np.float32, seed=0):
+                 cell="rnn", activation="tanh", forget_bias=1.0, init="xavier", gain=1.0,
+                 bptt_window=None, dtype=np.float32, seed=0, sequence="rows"):
         channels = tuple(int(c) for c in channels)
         if len(channels) != 2 or min(channels) < 1:
             raise ConfigError(f"channels: need two positive channel counts, got {channels!r}")
+        if sequence not in SEQUENCES:
+            raise ConfigError(f"sequence: unknown {sequence!r}; choose one of "
+                              f"{', '.join(SEQUENCES)}")
         self.channels = channels
+        self.sequence = sequence
+        self.T = timesteps_of(self.kind, sequence)
         self.params = {}
         dt = np.dtype(_dtype_name(dtype))
         rng = np.random.default_rng(seed)
@@ -297,13 +347,14 @@ class CNNRNN(_RNNClassifier):
         self.params["b_conv1"] = np.zeros(C1, dtype=dt)
         self.params["W_conv2"] = inits.he_conv(rng, C1, C2, dt)
         self.params["b_conv2"] = np.zeros(C2, dtype=dt)
-        self._init_recurrent(8 * C2, hidden_dim, num_classes, cell, activation, init, gain,
-                             bptt_window, dtype, seed, rng)
+        D = 8 * C2 if sequence == "rows" else C2
+        self._init_recurrent(D, hidden_dim, num_classes, cell, activation, forget_bias, init,
+                             gain, bptt_window, dtype, seed, rng)
 
     @property
     def config(self):
         """JSON-able constructor arguments plus 'kind'; ``build_model(config)`` rebuilds."""
-        return {**self._config(), "channels": list(self.channels)}
+        return {**self._config(), "channels": list(self.channels), "sequence": self.sequence}
 
     @property
     def needs_input_grad(self):
@@ -320,14 +371,16 @@ class CNNRNN(_RNNClassifier):
             raise ValueError(f"CNNRNN expects images (N, H, W, 3), got {X.shape}")
         fmap, cache = conv_stack_forward(X, p["W_conv1"], p["b_conv1"], p["W_conv2"],
                                          p["b_conv2"])
-        N, T, W4, C2 = fmap.shape
-        seq_tm = np.ascontiguousarray(fmap.reshape(N, T, W4 * C2).transpose(1, 0, 2))
-        return seq_tm, cache
+        N, R4, W4, C2 = fmap.shape
+        if self.sequence == "rows":
+            seq = fmap.reshape(N, R4, W4 * C2)
+        else:  # raster order: position t = (t // W4, t % W4)
+            seq = fmap.reshape(N, R4 * W4, C2)
+        return np.ascontiguousarray(seq.transpose(1, 0, 2)), cache
 
     def _encode_backward(self, dseq_tm, enc_cache, grads):
         out = enc_cache["out"]
-        N, T, W4, C2 = out.shape
-        dmap = dseq_tm.transpose(1, 0, 2).reshape(N, T, W4, C2)
+        dmap = dseq_tm.transpose(1, 0, 2).reshape(out.shape)
         (grads["W_conv1"], grads["b_conv1"],
          grads["W_conv2"], grads["b_conv2"]) = conv_stack_backward(dmap, enc_cache)
 

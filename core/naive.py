@@ -138,22 +138,63 @@ def conv_block_backward_naive(dout, cache):
 # ---------------------------------------------------------------------------------------------
 
 
+def _forward_steps(step_forward, x, states, *weights):
+    """Run ``step_forward(x_t, *states, *weights) -> (*next_states, cache)`` for t = 0..T-1.
+
+    x (N, T, D), states: the initial states, each (N, H) -> (list of (N, T, H) arrays, one per
+    state, holding the state after each step; list of step caches)."""
+    N, T, _ = x.shape
+    out = [np.zeros((N, T, s.shape[1]), dtype=x.dtype) for s in states]
+    caches = []
+    for t in range(T):
+        *states, cache = step_forward(x[:, t], *states, *weights)
+        for seq, state in zip(out, states):
+            seq[:, t] = state
+        caches.append(cache)
+    return out, caches
+
+
+def _backward_steps(step_backward, dh, caches, bptt_cut, n_states, Wx, Wh):
+    """BPTT by ``step_backward(*dnext_states, cache) -> (dx, *dprev_states, dWx, dWh, db)``
+    from the last step down to ``bptt_cut``; the first state is h, which also gets dh[:, t].
+
+    dh (N, T, H) upstream -> dx (N, T, D), the initial states' gradients (zeros when cut),
+    dWx, dWh, db, and per state the gradient arriving at it at step t (N, T, H) (for h the
+    total dL/dh_t; zeros before the cut)."""
+    N, T, H = dh.shape
+    cut = 0 if bptt_cut is None else bptt_cut
+    dx = np.zeros((N, T, Wx.shape[0]), dtype=dh.dtype)
+    dWx, dWh = np.zeros_like(Wx), np.zeros_like(Wh)
+    db = np.zeros(Wh.shape[1], dtype=dh.dtype)
+    arriving = [np.zeros((N, T, H), dtype=dh.dtype) for _ in range(n_states)]
+    dstates = [np.zeros((N, H), dtype=dh.dtype) for _ in range(n_states)]
+    for t in range(T - 1, cut - 1, -1):
+        dstates[0] = dh[:, t] + dstates[0]
+        for seq, d in zip(arriving, dstates):
+            seq[:, t] = d
+        dx_t, *rest = step_backward(*dstates, caches[t])
+        dstates, (dWx_t, dWh_t, db_t) = rest[:n_states], rest[n_states:]
+        dx[:, t] = dx_t
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    if cut > 0:
+        dstates = [np.zeros((N, H), dtype=dh.dtype) for _ in range(n_states)]
+    return dx, dstates, dWx, dWh, db, arriving
+
+
+def _zero_or(state, N, H, dtype):
+    return np.zeros((N, H), dtype=dtype) if state is None else state
+
+
 def lstm_forward_naive(x, h0, Wx, Wh, b, c0=None):
     """x (N, T, D), h0 (N, H) or None, Wx (D, 4H), Wh (H, 4H), b (4H,), c0 (N, H) or None
     -> h (N, T, H), c (N, T, H), caches (list of step caches)."""
     from core.lstm_layers import lstm_step_forward
 
-    N, T, _ = x.shape
-    H = Wh.shape[0]
-    h = np.zeros((N, T, H), dtype=x.dtype)
-    c = np.zeros((N, T, H), dtype=x.dtype)
-    prev_h = np.zeros((N, H), dtype=x.dtype) if h0 is None else h0
-    prev_c = np.zeros((N, H), dtype=x.dtype) if c0 is None else c0
-    caches = []
-    for t in range(T):
-        prev_h, prev_c, cache = lstm_step_forward(x[:, t], prev_h, prev_c, Wx, Wh, b)
-        h[:, t], c[:, t] = prev_h, prev_c
-        caches.append(cache)
+    N, H = x.shape[0], Wh.shape[0]
+    states = [_zero_or(h0, N, H, x.dtype), _zero_or(c0, N, H, x.dtype)]
+    (h, c), caches = _forward_steps(lstm_step_forward, x, states, Wx, Wh, b)
     return h, c, caches
 
 
@@ -166,31 +207,14 @@ def lstm_backward_naive(dh, caches, bptt_cut=None):
     """
     from core.lstm_layers import lstm_step_backward
 
-    N, T, H = dh.shape
-    cut = 0 if bptt_cut is None else bptt_cut
-    D = caches[0][0].shape[1]
-    dx = np.zeros((N, T, D), dtype=dh.dtype)
-    dWx = np.zeros_like(caches[0][3])
-    dWh = np.zeros_like(caches[0][4])
-    db = np.zeros(4 * H, dtype=dh.dtype)
-    dh_total = np.zeros((N, T, H), dtype=dh.dtype)
-    dc_total = np.zeros((N, T, H), dtype=dh.dtype)
-    dprev_h = np.zeros((N, H), dtype=dh.dtype)
-    dprev_c = np.zeros((N, H), dtype=dh.dtype)
-    for t in range(T - 1, cut - 1, -1):
-        dh_total[:, t] = dh[:, t] + dprev_h
-        o_t, tanh_c = caches[t][7], caches[t][9]
-        dc_total[:, t] = dprev_c + dh_total[:, t] * o_t * (1 - tanh_c ** 2)
-        dx_t, dprev_h, dprev_c, dWx_t, dWh_t, db_t = lstm_step_backward(
-            dh_total[:, t], dprev_c, caches[t])
-        dx[:, t] = dx_t
-        dWx += dWx_t
-        dWh += dWh_t
-        db += db_t
-    if cut > 0:
-        dprev_h = np.zeros((N, H), dtype=dh.dtype)
-        dprev_c = np.zeros((N, H), dtype=dh.dtype)
-    return dx, dprev_h, dprev_c, dWx, dWh, db, dh_total, dc_total
+    Wx, Wh = caches[0][3], caches[0][4]
+    dx, (dh0, dc0), dWx, dWh, db, (dh_total, dc_next) = _backward_steps(
+        lstm_step_backward, dh, caches, bptt_cut, 2, Wx, Wh)
+    # dL/dc_t = the part from c_{t+1} (what arrived) + the part through h_t = o tanh(c_t)
+    o = np.stack([cache[7] for cache in caches], axis=1)
+    tanh_c = np.stack([cache[9] for cache in caches], axis=1)
+    dc_total = dc_next + dh_total * o * (1 - tanh_c ** 2)
+    return dx, dh0, dc0, dWx, dWh, db, dh_total, dc_total
 
 
 def gru_forward_naive(x, h0, Wx, Wh, b):
@@ -198,15 +222,8 @@ def gru_forward_naive(x, h0, Wx, Wh, b):
     -> h (N, T, H), caches (list of step caches)."""
     from core.gru_layers import gru_step_forward
 
-    N, T, _ = x.shape
-    H = Wh.shape[0]
-    h = np.zeros((N, T, H), dtype=x.dtype)
-    prev = np.zeros((N, H), dtype=x.dtype) if h0 is None else h0
-    caches = []
-    for t in range(T):
-        prev, cache = gru_step_forward(x[:, t], prev, Wx, Wh, b)
-        h[:, t] = prev
-        caches.append(cache)
+    (h,), caches = _forward_steps(gru_step_forward, x,
+                                  [_zero_or(h0, x.shape[0], Wh.shape[0], x.dtype)], Wx, Wh, b)
     return h, caches
 
 
@@ -217,22 +234,6 @@ def gru_backward_naive(dh, caches, bptt_cut=None):
     """
     from core.gru_layers import gru_step_backward
 
-    N, T, H = dh.shape
-    cut = 0 if bptt_cut is None else bptt_cut
-    D = caches[0][0].shape[1]
-    dx = np.zeros((N, T, D), dtype=dh.dtype)
-    dWx = np.zeros_like(caches[0][2])
-    dWh = np.zeros_like(caches[0][3])
-    db = np.zeros(3 * H, dtype=dh.dtype)
-    dh_total = np.zeros((N, T, H), dtype=dh.dtype)
-    dprev = np.zeros((N, H), dtype=dh.dtype)
-    for t in range(T - 1, cut - 1, -1):
-        dh_total[:, t] = dh[:, t] + dprev
-        dx_t, dprev, dWx_t, dWh_t, db_t = gru_step_backward(dh_total[:, t], caches[t])
-        dx[:, t] = dx_t
-        dWx += dWx_t
-        dWh += dWh_t
-        db += db_t
-    if cut > 0:
-        dprev = np.zeros((N, H), dtype=dh.dtype)
-    return dx, dprev, dWx, dWh, db, dh_total
+    dx, (dh0,), dWx, dWh, db, (dh_total,) = _backward_steps(
+        gru_step_backward, dh, caches, bptt_cut, 1, caches[0][2], caches[0][3])
+    return dx, dh0, dWx, dWh, db, dh_total

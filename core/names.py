@@ -16,8 +16,25 @@ MODEL_KINDS = {"row-rnn": "row-RNN (32 rows → RNN)", "cnn-rnn": "CNN+RNN (conv
 TIMESTEPS = {"row-rnn": 32, "cnn-rnn": 8}
 DEFAULT_HIDDEN = {"row-rnn": 256, "cnn-rnn": 128}
 
+# Recurrent cells -> label (core.cells.CELLS maps the same names to their layer functions).
+CELL_KINDS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+# How the CNN+RNN reads its 8 x 8 feature map -> label: 8 map rows, or 64 map positions in
+# raster order. The row-RNN always reads image rows.
+SEQUENCES = {"rows": "8 map rows", "positions": "64 map positions"}
+SEQUENCE_TIMESTEPS = {"rows": 8, "positions": 64}  # T of the CNN+RNN per sequence layout
+
+
+def timesteps_of(kind: str, sequence: str = "rows") -> int:
+    """T of model ``kind`` reading its input in layout ``sequence`` (KeyError if unknown)."""
+    if kind == "cnn-rnn":
+        return SEQUENCE_TIMESTEPS[sequence]
+    return TIMESTEPS[kind]
+
+
 ACTIVATIONS = ("tanh", "relu")
 INITS = ("xavier", "orthogonal", "identity", "normal")  # for W_hh, see core.init
+GATED_INITS = ("xavier", "orthogonal")  # for the gated cells' W_hh blocks (identity/normal
+                                        # stay the vanilla cell's)
 DTYPES = ("float32", "float64")
 
 OPTIMIZERS = {"adam": "Adam", "momentum": "SGD + momentum", "nesterov": "SGD + Nesterov",
@@ -79,5 +96,26 @@ PRESETS: dict[str, dict] = {
         "patience": 0, "eval_every": 0, "schedule": "warmup-exp", "warmup_epochs": 1.0,
         "decay": 0.92, "normalization": "per-channel", "augment": True, "crop_pad": 4,
         "scheme": "default", "max_minutes": 30.0,
+    },
+    # irnn: IRNN (Le et al. 2015) - ReLU units, W_hh = I, biases 0, a small learning rate and
+    # tight clipping so the identity's long memory is not blown up by the first steps.
+    "irnn": {
+        "model": "row-rnn", "cell": "rnn", "hidden": 256, "activation": "relu",
+        "init": "identity", "gain": 1.0, "optimizer": "adam", "lr": 1e-4, "reg": 0.0,
+        "clip": "norm", "clip_threshold": 1.0, "batch_size": 128, "epochs": 60, "patience": 0,
+        "eval_every": 0, "schedule": "constant", "normalization": "per-channel",
+        "augment": False, "scheme": "default", "max_minutes": 30.0,
+    },
+    # best-row-lstm: a gated row reader for the same 30 minutes as best-row (untuned: chosen
+    # from best-row and common LSTM practice, checked only on short subset runs). An LSTM
+    # step costs ~4x a vanilla one at the same H, so H = 128 keeps the epochs per budget
+    # near best-row's; Adam 2e-3 with a x0.95/epoch decay, the forget bias 1 (keep c_t at
+    # first), orthogonal W_hh blocks, flips against overfitting.
+    "best-row-lstm": {
+        "model": "row-rnn", "cell": "lstm", "forget_bias": 1.0, "hidden": 128,
+        "init": "orthogonal", "optimizer": "adam", "lr": 2e-3, "reg": 1e-5, "clip": "norm",
+        "clip_threshold": 5.0, "batch_size": 128, "epochs": 60, "patience": 0,
+        "eval_every": 0, "schedule": "step", "decay": 0.95, "normalization": "per-channel",
+        "augment": True, "crop_pad": 0, "scheme": "default", "max_minutes": 30.0,
     },
 }

@@ -1,13 +1,18 @@
 """What one timestep reads, and what one step of backpropagation does to the gradient.
 
-Letters: T = timesteps, H = hidden units, R = image rows, L = layers of an encoder.
+Letters: T = timesteps, H = hidden units, R / S = image rows / columns, L = layers of an
+encoder.
 
-Rows per step. The row-RNN reads image row t at step t. The CNN+RNN reads feature-map row t,
-and a feature-map row is computed from more image rows than the 4 its two 2x2 poolings step
-over: every 3x3 convolution widens the band by one row on each side, at the resolution of its
-input. ``receptive_rows`` walks an encoder's layers back from one output row to the image rows
-that can change it; ``step_bands`` gives, per timestep, the rows the step is centred on (its
-stride band) and the rows it actually sees (its receptive field, clipped to the image).
+Rows per step. The row-RNN reads image row t at step t. The CNN+RNN reads feature-map row t
+(``sequence='rows'``), and a feature-map row is computed from more image rows than the 4 its
+two 2x2 poolings step over: every 3x3 convolution widens the band by one row on each side, at
+the resolution of its input. ``receptive_rows`` walks an encoder's layers back from one output
+row to the image rows that can change it (the stack treats columns the same way, so it walks
+columns too); ``step_bands`` gives, per timestep, the rows and columns the step is centred on
+(its stride band) and the ones it actually sees (its receptive field, clipped to the image).
+With ``sequence='positions'`` the CNN+RNN reads the map position by position in raster order
+(step t = map row t // C, map column t % C for C map columns): each step's band is a square
+patch of the image, not a full-width band of rows.
 
 Backward factor. With the loss on the last state only, BPTT carries the gradient one step back
 as (row vectors, as in core/rnn_layers.py)
@@ -53,22 +58,50 @@ def total_stride(layers) -> int:
 
 @dataclass
 class StepBands:
-    """Per timestep, 0-based inclusive image rows: ``rows`` int (T, 2) the band the step is
-    centred on (``rows_per_step`` rows), ``seen`` int (T, 2) its receptive field."""
+    """Per timestep, 0-based inclusive image rows and columns: ``rows`` / ``cols`` int (T, 2)
+    the band the step is centred on (``rows_per_step`` rows; ``cols_per_step`` columns, the
+    whole width for a row layout), ``seen`` / ``seen_cols`` int (T, 2) its receptive field.
+    ``sequence`` is the layout ('rows' or 'positions')."""
 
     rows_per_step: int
     rows: np.ndarray
     seen: np.ndarray
+    cols_per_step: int = 0
+    cols: np.ndarray | None = None
+    seen_cols: np.ndarray | None = None
+    sequence: str = "rows"
 
 
-def step_bands(kind: str, n_rows: int = 32) -> StepBands:
-    """The image rows behind each timestep of model ``kind`` ('row-rnn' or 'cnn-rnn')."""
+def _band(index: int, per: int) -> tuple[int, int]:
+    return index * per, index * per + per - 1
+
+
+def step_bands(kind: str, n_rows: int = 32, sequence: str = "rows",
+               n_cols: int | None = None) -> StepBands:
+    """The image rows and columns behind each timestep of model ``kind`` ('row-rnn' or
+    'cnn-rnn') reading its input in layout ``sequence`` ('rows'; 'positions' for the cnn-rnn:
+    T = (R / 4) * (S / 4) steps in raster order). n_cols: S, default R (square images)."""
     layers = ENCODER_LAYERS[kind]
     per = total_stride(layers)
-    T = int(n_rows) // per
-    rows = np.array([(t * per, t * per + per - 1) for t in range(T)], dtype=np.int64)
-    seen = np.array([receptive_rows(layers, t, n_rows) for t in range(T)], dtype=np.int64)
-    return StepBands(rows_per_step=per, rows=rows, seen=seen)
+    n_cols = int(n_rows) if n_cols is None else int(n_cols)
+    map_rows, map_cols = int(n_rows) // per, n_cols // per
+    if sequence == "rows":
+        steps = [(t, None) for t in range(map_rows)]
+    elif sequence == "positions" and layers:
+        steps = [divmod(t, map_cols) for t in range(map_rows * map_cols)]
+    else:
+        raise ValueError(f"{kind} has no sequence layout {sequence!r}")
+    whole = (0, n_cols - 1)
+    rows = np.array([_band(r, per) for r, _ in steps], dtype=np.int64).reshape(-1, 2)
+    seen = np.array([receptive_rows(layers, r, n_rows) for r, _ in steps],
+                    dtype=np.int64).reshape(-1, 2)
+    cols = np.array([whole if c is None else _band(c, per) for _, c in steps],
+                    dtype=np.int64).reshape(-1, 2)
+    seen_cols = np.array([whole if c is None else receptive_rows(layers, c, n_cols)
+                          for _, c in steps], dtype=np.int64).reshape(-1, 2)
+    return StepBands(rows_per_step=per, rows=rows, seen=seen,
+                     cols_per_step=n_cols if sequence == "rows" else per, cols=cols,
+                     seen_cols=seen_cols, sequence=sequence)
 
 
 def activation_derivative(hidden: np.ndarray, activation: str) -> np.ndarray:

@@ -19,8 +19,9 @@ import numpy as np
 class Trace:
     """One traced pass; a field the pass did not fill is None.
 
-    trace='norms' fills sample_losses, probs, dh_norm and bptt_cut; trace=True fills every
-    field except the cell-specific ones its cell has not got (gates, cell, dc).
+    trace='norms' fills sample_losses, probs, dh_norm and bptt_cut (and dc_norm for the LSTM);
+    trace=True fills every field except the cell-specific ones its cell has not got (gates,
+    cell, dc, dc_norm).
     """
 
     # h_t after each step, (N, T, H).
@@ -37,8 +38,8 @@ class Trace:
     # mean over the images of ||dl_i/dh_t||_2, (T,).
     dh_norm: np.ndarray | None = None
     # Frobenius norm of step t's contribution to the batch gradient of the mean loss,
-    # h_{t-1}^T da_t for W_hh and x_t^T da_t for W_xh, (T,) each; the contributions sum to
-    # dW_hh / dW_xh. Filled for cells whose backward gives 'da' (the vanilla cell).
+    # h_{t-1}^T da_t for W_hh and x_t^T da_t for W_xh, (T,) each (for the GRU the gradients
+    # at h_{t-1} W_hh and at x_t W_xh + b_h); the contributions sum to dW_hh / dW_xh.
     dWhh_norm_t: np.ndarray | None = None
     dWxh_norm_t: np.ndarray | None = None
     # number of leading timesteps that got no gradient (truncated BPTT); None = full BPTT.
@@ -47,10 +48,13 @@ class Trace:
     # conv -> pool -> bias -> ReLU (NHWC), and 'seq' (N, T, D), the RNN input.
     features: dict[str, np.ndarray] | None = None
     # Gated cells only (``Cell.trace``): each gate block's activation, {block: (N, T, H)};
-    # the LSTM's cell state c_t (N, T, H) and dl_i/dc_t (N, T, H).
+    # the LSTM's cell state c_t (N, T, H) and dl_i/dc_t (N, T, H), the total gradient of the
+    # image's own loss through every later path (zeros for t < bptt_cut), and the mean over
+    # the images of ||dl_i/dc_t||_2 (T,), scaled like dh_norm.
     gates: dict[str, np.ndarray] | None = None
     cell: np.ndarray | None = None
     dc: np.ndarray | None = None
+    dc_norm: np.ndarray | None = None
 
     def copy(self):
         """A deep copy (safe to hand to another thread)."""

@@ -9,8 +9,8 @@ import numpy as np
 def numeric_grad(f, x, h=1e-5, idx=None):
     """Centred difference of the scalar ``f()`` with respect to the array ``x`` (changed in place).
 
-    ``f`` takes no arguments and reads ``x``; ``idx`` is an iterable of index tuples to check
-    (None = every entry). Returns an array shaped like ``x`` holding the numeric gradient at the
+    ``f`` takes no arguments, reads ``x`` and returns a real scalar; ``idx`` is an iterable of
+    index tuples to check (None = every entry). Returns an array shaped like ``x`` holding the numeric gradient at the
     checked entries and NaN elsewhere. ``x`` is restored exactly afterwards.
     """
     grad = np.full(x.shape, np.nan)
@@ -18,10 +18,12 @@ def numeric_grad(f, x, h=1e-5, idx=None):
     for ix in indices:
         old = x[ix]
         x[ix] = old + h
-        fp = float(f())
+        fp = f()
         x[ix] = old - h
-        fm = float(f())
+        fm = f()
         x[ix] = old
+        # the difference in f's own precision: an extended-precision f (np.longdouble) keeps
+        # the bits a float64 rounding would lose
         grad[ix] = (fp - fm) / (2.0 * h)
     return grad
 

@@ -108,4 +108,31 @@ def test_cell_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         get_cell("rnn").name = "x"
     assert {f.name for f in dataclasses.fields(Cell)} == {
-        "name", "blocks", "forward", "backward", "init", "trace"}
+        "name", "blocks", "forward", "backward", "init", "trace", "init_options",
+        "forward_options"}
+
+
+def test_gated_cells_are_registered_with_their_blocks_and_options():
+    from core import gru_layers, lstm_layers
+
+    assert list(cells_module.CELLS) == ["rnn", "lstm", "gru"]
+    lstm, gru = get_cell("lstm"), get_cell("gru")
+    assert lstm.blocks == ("i", "f", "o", "g") and gru.blocks == ("z", "r", "n")
+    assert lstm.forward is lstm_layers.lstm_forward_tm
+    assert gru.backward is gru_layers.gru_backward_tm
+    assert lstm.init_options == ("forget_bias",) and lstm.forward_options == ()
+    assert gru.init_options == gru.forward_options == ()
+    assert get_cell("rnn").init_options == get_cell("rnn").forward_options == ("activation",)
+    rng = np.random.default_rng(0)
+    for cell in (lstm, gru):
+        G = len(cell.blocks)
+        p = cell.init(rng, D, H, np.float64, init="orthogonal")
+        assert {k: v.shape for k, v in p.items()} == {"W_xh": (D, G * H), "W_hh": (H, G * H),
+                                                      "b_h": (G * H,)}
+        x = rng.standard_normal((T, N, D))
+        h, cache = cell.forward(x, None, p["W_xh"], p["W_hh"], p["b_h"])
+        g = cell.backward(cache, dh_last=rng.standard_normal((N, H)), bptt_cut=2)
+        assert isinstance(g, SeqGrads) and g.cut == 2 and g.dh0 is None
+        tr = cell.trace(cache, g)
+        assert set(tr["gates"]) == set(cell.blocks)
+        assert all(a.shape == (N, T, H) for a in tr["gates"].values())

@@ -60,7 +60,7 @@ def test_sequence_gradients(kind):
     g = gru_backward_tm(cache, dh_up=dh_up, dh_last=dh_last)
     assert g.cut == 0
     f = lambda: seq_loss(gru_forward_tm(x, h0, Wx, Wh, b)[0], dh_up, dh_last)  # noqa: E731
-    for mine, p in ((g.dx, x), (g.extra["dh0"], h0), (g.dWx, Wx), (g.dWh, Wh), (g.db, b)):
+    for mine, p in ((g.dx, x), (g.dh0, h0), (g.dWx, Wx), (g.dWh, Wh), (g.db, b)):
         assert rel_error(mine, numeric_grad(f, p)) < 1e-6
 
 
@@ -70,7 +70,7 @@ def test_sequence_gradients_from_zero_state():
     dh_last = rng.standard_normal((N, H))
     _, cache = gru_forward_tm(x, None, Wx, Wh, b)
     g = gru_backward_tm(cache, dh_last=dh_last)
-    assert g.extra["dh0"] is None
+    assert g.dh0 is None
     f = lambda: seq_loss(gru_forward_tm(x, None, Wx, Wh, b)[0], None, dh_last)  # noqa: E731
     for mine, p in ((g.dx, x), (g.dWx, Wx), (g.dWh, Wh), (g.db, b)):
         assert rel_error(mine, numeric_grad(f, p)) < 1e-6
@@ -96,7 +96,7 @@ def test_truncated_sequence_gradients(cut, kind):
         assert rel_error(mine, numeric_grad(f, p)) < 1e-6
     assert rel_error(g.dx[cut:], numeric_grad(f, xs)) < 1e-6
     assert np.all(g.dx[:cut] == 0) and np.all(g.dh[:cut] == 0)
-    assert g.extra["dh0"] is None
+    assert g.dh0 is None
 
 
 def unrolled_loss(x, h0, Wx, Wh, b, dh_up, at, delta_h):
@@ -155,9 +155,9 @@ def test_fast_sequence_matches_naive_loop(cut, kind):
     for a, s in zip(fast, (dx, dWx, dWh, db, dh_tot)):
         np.testing.assert_allclose(a, s, rtol=1e-11, atol=1e-13)
     if cut is None:
-        np.testing.assert_allclose(g.extra["dh0"], dh0, rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(g.dh0, dh0, rtol=1e-11, atol=1e-13)
     else:
-        assert g.extra["dh0"] is None and np.all(dh0 == 0)
+        assert g.dh0 is None and np.all(dh0 == 0)
 
 
 def test_trace_is_batch_major_gates():
@@ -215,5 +215,5 @@ def test_cut_at_or_past_the_end_gives_no_gradient_and_one_step_works():
     dlast = rng.standard_normal((N, H))
     g = gru_backward_tm(cache, dh_last=dlast)
     dx, dh0, dWx, dWh, db = gru_step_backward(dlast, step_cache)
-    for a, s in ((g.dx[0], dx), (g.extra["dh0"], dh0), (g.dWx, dWx), (g.dWh, dWh), (g.db, db)):
+    for a, s in ((g.dx[0], dx), (g.dh0, dh0), (g.dWx, dWx), (g.dWh, dWh), (g.db, db)):
         np.testing.assert_allclose(a, s, rtol=1e-11, atol=1e-14)

@@ -90,6 +90,15 @@ def test_every_name_is_accepted_by_the_code_it_names():
             assert TrainConfig(activation=act, dtype=dtype).validate()
     for preset in names.PRESETS:
         assert TrainConfig.from_preset(preset).preset == preset
+    from core.cells import CELLS
+
+    assert tuple(CELLS) == tuple(names.CELL_KINDS)
+    for cell in names.CELL_KINDS:
+        assert TrainConfig(cell=cell).validate().model_kwargs()["cell"] == cell
+    for seq in names.SEQUENCES:
+        m = MODELS["cnn-rnn"](channels=(2, 3), hidden_dim=4, sequence=seq)
+        assert m.T == names.timesteps_of("cnn-rnn", seq) == names.SEQUENCE_TIMESTEPS[seq]
+        assert TrainConfig(model="cnn-rnn", sequence=seq).validate().timesteps == m.T
 
 
 def test_command_line_offers_exactly_the_names():
@@ -103,3 +112,5 @@ def test_command_line_offers_exactly_the_names():
     assert list(choices["optimizer"]) == list(names.OPTIMIZERS)
     assert list(choices["clip"]) == list(names.CLIP_MODES)
     assert list(choices["activation"]) == list(names.ACTIVATIONS)
+    assert list(choices["cell"]) == list(names.CELL_KINDS)
+    assert list(choices["sequence"]) == list(names.SEQUENCES)

@@ -100,3 +100,37 @@ def test_saturated_tanh_shrinks_the_jacobian_below_w_hh():
     assert bf.spectral_radius == pytest.approx(3.0)
     np.testing.assert_allclose(bf.jacobian_sigma[1:], 3.0 * (1 - 0.99 ** 2))
     np.testing.assert_allclose(bf.mean_derivative, 1 - 0.99 ** 2)
+
+
+def test_step_bands_of_the_position_layout_match_the_conv_stack():
+    """sequence='positions': step t is map position (t // 8, t % 8); pushing one image pixel
+    up changes exactly the positions whose row and column receptive fields both hold it."""
+    bands = step_bands("cnn-rnn", 32, sequence="positions")
+    assert bands.sequence == "positions" and bands.rows.shape == bands.cols.shape == (64, 2)
+    assert bands.rows_per_step == bands.cols_per_step == 4
+    assert tuple(bands.rows[11]) == (4, 7) and tuple(bands.cols[11]) == (12, 15)  # (1, 3)
+    assert tuple(bands.seen[11]) == (1, 10) and tuple(bands.seen_cols[11]) == (9, 18)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.1, 1.0, (1, 32, 32, 2))
+    w1 = rng.uniform(0.1, 1.0, (3, 3, 2, 3))
+    w2 = rng.uniform(0.1, 1.0, (3, 3, 3, 2))
+    base, _ = conv_stack_forward(x, w1, np.zeros(3), w2, np.zeros(2))
+    for r, c in ((0, 0), (13, 17), (31, 6)):
+        bumped = x.copy()
+        bumped[0, r, c] += 50.0
+        out, _ = conv_stack_forward(bumped, w1, np.zeros(3), w2, np.zeros(2))
+        changed = {t for t in range(64)
+                   if not np.allclose(out[0, t // 8, t % 8], base[0, t // 8, t % 8])}
+        expected = {t for t in range(64)
+                    if bands.seen[t, 0] <= r <= bands.seen[t, 1]
+                    and bands.seen_cols[t, 0] <= c <= bands.seen_cols[t, 1]}
+        assert changed == expected, (r, c)
+
+
+def test_row_layouts_span_the_whole_width():
+    for kind in ("row-rnn", "cnn-rnn"):
+        b = step_bands(kind, 32)
+        assert b.sequence == "rows" and b.cols_per_step == 32
+        assert np.all(b.cols == (0, 31)) and np.all(b.seen_cols == (0, 31))
+    with pytest.raises(ValueError, match="positions"):
+        step_bands("row-rnn", 32, sequence="positions")
