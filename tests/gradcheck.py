@@ -10,8 +10,9 @@ def numeric_grad(f, x, h=1e-5, idx=None):
     """Centred difference of the scalar ``f()`` with respect to the array ``x`` (changed in place).
 
     ``f`` takes no arguments, reads ``x`` and returns a real scalar; ``idx`` is an iterable of
-    index tuples to check (None = every entry). Returns an array shaped like ``x`` holding the numeric gradient at the
-    checked entries and NaN elsewhere. ``x`` is restored exactly afterwards.
+    index tuples to check (None = every entry). Returns an array shaped like ``x`` holding the
+    numeric gradient at the checked entries and NaN elsewhere. ``x`` is restored exactly
+    afterwards.
     """
     grad = np.full(x.shape, np.nan)
     indices = np.ndindex(*x.shape) if idx is None else idx
