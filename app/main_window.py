@@ -40,6 +40,7 @@ from app.training_panel import TrainingPanel
 from app.vanishing_panel import VanishingPanel
 from app.worker_thread import start_worker, stop_worker
 from core.errors import RnnscopeError
+from core.fileio import remove_stale_temps
 
 BATCH_MEAN_IMAGES = 64   # validation images behind the batch-mean gradient profile
 MISTAKE_IMAGES = 1000    # images checked for 'only misclassified'
@@ -166,6 +167,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explorer.followChanged.connect(lambda on: on and self.request_trace())
         self.explorer.message.connect(self.show_message)
         self.reports.buildRequested.connect(self.build_report)
+        self.reports.message.connect(self.show_message)
         for frame in self.findChildren(QtWidgets.QFrame, "plotFrame"):
             if hasattr(frame, "message"):
                 frame.message.connect(self.show_message)
@@ -607,6 +609,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.save_checkpoint(path)
 
     def save_checkpoint(self, path: str):
+        remove_stale_temps(Path(path).parent)     # what killed writers left there, as the CLI does
         entry = self._workers.get("train")
         if entry:
             entry[0].request_save(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 ORGANISATION = "rnnscope"
 APPLICATION = "rnnscope"
@@ -18,6 +18,13 @@ APPLICATION = "rnnscope"
 def app_settings() -> QtCore.QSettings:
     """The user's settings store (the platform's usual place)."""
     return QtCore.QSettings(ORGANISATION, APPLICATION)
+
+
+def window_settings(widget: QtWidgets.QWidget) -> QtCore.QSettings | None:
+    """The QSettings of the window that shows ``widget`` (``MainWindow.settings``), or None
+    (a window that remembers nothing, or a widget shown on its own)."""
+    settings = getattr(widget.window(), "settings", None)
+    return settings if isinstance(settings, QtCore.QSettings) else None
 
 
 def last_folder(settings: QtCore.QSettings | None, key: str) -> str:
