@@ -752,8 +752,8 @@ class MainWindow(QtWidgets.QMainWindow):
                    "evals": list(self.run_history["evals"]),
                    "dh_norm": list(self.run_history["dh_norm"])}
         if "sklearn.manifold" not in sys.modules:
-            # the first import of scikit-learn/SciPy (~1 s, once) happens on the GUI thread:
-            # made on the report worker's thread it hung the test suite now and then
+            # scikit-learn/SciPy's first import happens on the GUI thread: made on the report
+            # worker's thread it can deadlock against the GUI thread
             self.reports.set_busy("Loading scikit-learn for the t-SNE …")
             QtWidgets.QApplication.processEvents()
             import sklearn.manifold  # noqa: F401
