@@ -15,9 +15,9 @@ import pytest
 from core.batch_parallel import parallel_loss
 from core.config import TrainConfig
 from core.datasets import load_data
-from core.models import CNNRNN, RowRNN
 from core.process_parallel import SEGMENT_PREFIX, BatchLoss, ProcessPool, WorkerError
 from core.trainer import Trainer
+from tests.tiny_models import random_batch, tiny_cnn_rnn, tiny_row_rnn
 
 ROOT = Path(__file__).resolve().parents[1]
 SHM = Path("/dev/shm")
@@ -61,21 +61,6 @@ def _worker_children(pid: int) -> list[int]:
     return out
 
 
-def _row(window=None):
-    return RowRNN(input_dim=6, hidden_dim=5, num_classes=4, bptt_window=window,
-                  dtype=np.float64, seed=1)
-
-
-def _cnn():
-    return CNNRNN(channels=(3, 4), hidden_dim=5, num_classes=4, dtype=np.float64, seed=2)
-
-
-def _data(model, n, seed):
-    rng = np.random.default_rng(seed)
-    shape = (n, 7, 6) if model.kind == "row-rnn" else (n, 32, 32, 3)
-    return rng.standard_normal(shape), rng.integers(0, 4, n)
-
-
 def _assert_same(out, ref):
     loss, grads, tr = out
     loss1, grads1, tr1 = ref
@@ -90,7 +75,7 @@ def _assert_same(out, ref):
 
 
 @pytest.mark.parametrize("make, workers, parent_part", [
-    (lambda: _row(window=3), 3, True), (_cnn, 2, False),
+    (lambda: tiny_row_rnn(window=3), 3, True), (tiny_cnn_rnn, 2, False),
 ])
 def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_part):
     model = make()
@@ -99,7 +84,7 @@ def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_par
         assert len(pool.pids) == (workers - 1 if parent_part else workers)
         assert set(pool.segments) <= _segments()
         for n, reg in [(10, 0.3), (7, 0.0), (2, 0.1), (13, 0.3)]:  # 2 < workers; 13 regrows
-            X, y = _data(model, n, seed=n)
+            X, y = random_batch(model, n, seed=n)
             ref = model.loss(X, y, reg, trace="norms")
             out = pool.loss(X, y, reg, trace="norms")
             _assert_same(out, ref)
@@ -119,8 +104,8 @@ def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_par
 
 
 def test_parameters_are_shared_and_private_again_after_close():
-    model = _row()
-    X, y = _data(model, 12, seed=4)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 12, seed=4)
     pool = ProcessPool(model, 2).start()
     try:
         assert not model.params["W_hh"].flags.owndata  # a view on the shared block
@@ -132,14 +117,14 @@ def test_parameters_are_shared_and_private_again_after_close():
     finally:
         pool.close()
     assert model.params["W_xh"] is not shared
-    np.testing.assert_array_equal(model.params["W_xh"], _row().params["W_xh"] * 1.5)
+    np.testing.assert_array_equal(model.params["W_xh"], tiny_row_rnn().params["W_xh"] * 1.5)
     model.params["W_hh"] += 1.0  # private memory: writable after the segments are gone
     pool.close()  # idempotent
 
 
 def test_an_exception_in_a_worker_closes_the_pool_with_one_line():
-    model = _row()
-    X, y = _data(model, 8, seed=5)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 8, seed=5)
     y[6] = 9  # no such class: only the worker's half (images 4..7) fails
     before = _segments()
     pool = ProcessPool(model, 2).start()
@@ -155,8 +140,8 @@ def test_an_exception_in_a_worker_closes_the_pool_with_one_line():
 def test_no_shared_memory_is_a_one_line_error_and_leaves_nothing(monkeypatch):
     from core import process_parallel
 
-    model = _row()
-    X, y = _data(model, 6, seed=7)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 6, seed=7)
     real = process_parallel.shared_memory.SharedMemory
     made = []
 
@@ -221,8 +206,8 @@ def test_divergence_ends_the_workers(probe):
 
 
 def test_batch_loss_with_one_worker_starts_no_process():
-    model = _row()
-    X, y = _data(model, 6, seed=6)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 6, seed=6)
     loss = BatchLoss(model, 1)
     assert loss(X, y, 0.1)[0] == model.loss(X, y, 0.1)[0]
     assert loss.pool is None
