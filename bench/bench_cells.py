@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_util import load_average, timed_calls, write_json  # noqa: E402
+from bench_util import finish, load_average, timed_calls  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -226,10 +226,7 @@ def main(argv=None):
     if not have_torch:
         print("(PyTorch not importable: no comparison)")
     result["torch_compared"] = have_torch
-    result["load_after"] = load_average()
-    print(f"load average after: {result['load_after']}")
-    write_json(result, args.out)
-    print(f"wrote {args.out}")
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_util import load_average, timed_calls, write_json  # noqa: E402
+from bench_util import finish, load_average, timed_calls  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,10 +276,7 @@ def main(argv=None):
     print(f"\nCNN+RNN step at B=256: process peak RSS {mem['process_peak_rss_mb']:.0f} MB "
           f"(before the step {mem['rss_before_step_mb']:.0f} MB), NumPy arrays peak "
           f"{mem['numpy_traced_peak_mb']:.0f} MB")
-    result["load_after"] = load_average()
-    print(f"load average after: {result['load_after']}")
-    write_json(result, args.out)
-    print(f"wrote {args.out}")
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

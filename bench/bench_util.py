@@ -44,6 +44,16 @@ def timed_calls(fn, reps: int, warmup: int = 2, budget_s: float = 30.0):
     return wall, cpu
 
 
+def finish(result: dict, path) -> Path:
+    """Record the load average after the run in ``result['load_after']``, say it, and write
+    ``result`` to ``path``."""
+    result["load_after"] = load_average()
+    print(f"load average after: {result['load_after']}")
+    out = write_json(result, path)
+    print(f"wrote {path}")
+    return out
+
+
 def write_json(data, path) -> Path:
     """Write ``data`` as indented strict JSON to ``path`` atomically (core.fileio)."""
     path = Path(path)
