@@ -17,7 +17,7 @@ from core.config import TrainConfig
 from core.datasets import load_data
 from core.process_parallel import SEGMENT_PREFIX, BatchLoss, ProcessPool, WorkerError
 from core.trainer import Trainer
-from tests.tiny_models import random_batch, tiny_cnn_rnn, tiny_row_rnn
+from tests.tiny_models import assert_same_loss, random_batch, tiny_cnn_rnn, tiny_row_rnn
 
 ROOT = Path(__file__).resolve().parents[1]
 SHM = Path("/dev/shm")
@@ -61,19 +61,6 @@ def _worker_children(pid: int) -> list[int]:
     return out
 
 
-def _assert_same(out, ref):
-    loss, grads, tr = out
-    loss1, grads1, tr1 = ref
-    assert loss == pytest.approx(loss1, rel=1e-12)
-    assert list(grads) == list(grads1)
-    for k in grads1:
-        np.testing.assert_allclose(grads[k], grads1[k], rtol=1e-10, atol=1e-13, err_msg=k)
-    np.testing.assert_allclose(tr.dh_norm, tr1.dh_norm, rtol=1e-12)
-    np.testing.assert_allclose(tr.sample_losses, tr1.sample_losses, rtol=1e-12)
-    np.testing.assert_allclose(tr.probs, tr1.probs, rtol=1e-12)
-    assert tr.bptt_cut == tr1.bptt_cut
-
-
 @pytest.mark.parametrize("make, workers, parent_part", [
     (lambda: tiny_row_rnn(window=3), 3, True), (tiny_cnn_rnn, 2, False),
 ])
@@ -87,13 +74,13 @@ def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_par
             X, y = random_batch(model, n, seed=n)
             ref = model.loss(X, y, reg, trace="norms")
             out = pool.loss(X, y, reg, trace="norms")
-            _assert_same(out, ref)
+            assert_same_loss(out, ref)
             again = pool.loss(X, y, reg, trace="norms")
             assert again[0] == out[0]
             assert all(np.array_equal(again[1][k], out[1][k]) for k in out[1])
             assert np.array_equal(again[2].dh_norm, out[2].dh_norm)
             threads = parallel_loss(model, X, y, reg, trace="norms", workers=workers)
-            _assert_same(out, threads)  # the thread split cuts and combines the same way
+            assert_same_loss(out, threads)  # the thread split cuts and combines the same way
             loss2, grads2 = pool.loss(X, y, reg)
             assert loss2 == pytest.approx(out[0], rel=1e-12) and list(grads2) == list(out[1])
         full = pool.loss(X[:2], y[:2], 0.0, trace=True)[2]  # a full trace: one pass
@@ -110,9 +97,9 @@ def test_parameters_are_shared_and_private_again_after_close():
     try:
         assert not model.params["W_hh"].flags.owndata  # a view on the shared block
         model.params["W_hh"] -= 0.2  # in place, like the optimizers: the worker sees it
-        _assert_same(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
+        assert_same_loss(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
         model.params["W_xh"] = model.params["W_xh"] * 1.5  # replaced: adopted at the next call
-        _assert_same(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
+        assert_same_loss(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
         shared = model.params["W_xh"]
     finally:
         pool.close()
