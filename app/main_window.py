@@ -31,7 +31,7 @@ from app.report_worker import ReportWorker
 from app.reports_panel import ReportsPanel
 from app.resources import icon, style_sheet
 from app.run_toolbar import RunToolBar
-from app.settings import app_settings, last_folder, remember_folder
+from app.settings import app_settings, ask_open_path, ask_save_path
 from app.settings_scroll import SettingsScroll, guard_wheel
 from app.trace_job import snapshot_of
 from app.trace_worker import TraceWorker
@@ -601,11 +601,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _ask_save(self):
-        start = Path(last_folder(self.settings, "checkpoints")) / "rnnscope.npz"
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save checkpoint", str(start), "Checkpoint (*.npz)")
+        path = ask_save_path(self, self.settings, "checkpoints", "Save checkpoint",
+                             "rnnscope.npz", "Checkpoint (*.npz)")
         if path:
-            remember_folder(self.settings, "checkpoints", path)
             self.save_checkpoint(path)
 
     def save_checkpoint(self, path: str):
@@ -642,11 +640,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 v[...] = shown[k]
 
     def _ask_load(self):
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Load checkpoint", last_folder(self.settings, "checkpoints"),
-            "Checkpoint (*.npz);;All files (*)")
+        path = ask_open_path(self, self.settings, "checkpoints", "Load checkpoint",
+                             "Checkpoint (*.npz);;All files (*)")
         if path:
-            remember_folder(self.settings, "checkpoints", path)
             self.load_checkpoint(path)
 
     def _hide_checkpoint_offer(self):

@@ -17,7 +17,7 @@ from app.hover import HoverReadout
 from app.plot_export import export_plot
 from app.plot_style import reserve_wrapped_height
 from app.resources import icon
-from app.settings import last_folder, remember_folder, window_settings
+from app.settings import ask_save_path, window_settings
 from core.errors import RnnscopeError
 
 FOLDER_KEY = "plots"      # the export dialog's folder in app/settings.py's store
@@ -107,13 +107,10 @@ class PlotFrame(QtWidgets.QFrame):
         return export_plot(self.plot, png_path)
 
     def _ask_export(self):
-        settings = window_settings(self)
-        start = str(Path(last_folder(settings, FOLDER_KEY)) / f"{self.export_name}.png")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export plot (PNG + CSV)", start, "PNG image (*.png)")
+        path = ask_save_path(self, window_settings(self), FOLDER_KEY, "Export plot (PNG + CSV)",
+                             f"{self.export_name}.png", "PNG image (*.png)")
         if not path:
             return
-        remember_folder(settings, FOLDER_KEY, path)
         try:
             png, csv_path = self.export_to(path)
         except RnnscopeError as exc:     # core.fileio's one-line WriteError

@@ -42,3 +42,23 @@ def remember_folder(settings: QtCore.QSettings | None, key: str, path: str) -> N
         return
     p = Path(path)
     settings.setValue(f"folders/{key}", str(p if p.is_dir() else p.parent))
+
+
+def ask_open_path(parent: QtWidgets.QWidget, settings: QtCore.QSettings | None, key: str,
+                  title: str, filters: str) -> str:
+    """A file chosen in an open dialog that starts in the folder ``key`` last used ('' when
+    cancelled); its folder is remembered for ``key``."""
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, title, last_folder(settings, key),
+                                                    filters)
+    remember_folder(settings, key, path)
+    return path
+
+
+def ask_save_path(parent: QtWidgets.QWidget, settings: QtCore.QSettings | None, key: str,
+                  title: str, name: str, filters: str) -> str:
+    """A file named in a save dialog that offers ``name`` in the folder ``key`` last used (''
+    when cancelled); its folder is remembered for ``key``."""
+    start = str(Path(last_folder(settings, key)) / name)
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, title, start, filters)
+    remember_folder(settings, key, path)
+    return path
