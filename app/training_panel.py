@@ -131,6 +131,7 @@ class TrainingPanel(QtWidgets.QWidget):
         split.addWidget(self.loss_frame)
         split.addWidget(self.acc_frame)
         lay.addWidget(split, 1)
+        self.ema = EMA     # kept across clear(): set_steps_per_epoch sets it for a run
         self.clear()
 
     def clear(self):
@@ -139,7 +140,6 @@ class TrainingPanel(QtWidgets.QWidget):
         self.clip_x, self.clip_y = _Growing(), _Growing()
         self.eval_x, self.eval_loss, self.eval_acc = [], [], []
         self._ema_loss = self._ema_acc = None
-        self.ema = getattr(self, "ema", EMA)
         self.n_clipped = 0
         self.best = None
         self._follow, self._x_limit, self._y_limit = True, 0.0, 0.0
