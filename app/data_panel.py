@@ -8,7 +8,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from app.resources import icon
-from app.settings import last_folder, remember_folder
+from app.settings import ask_open_path, last_folder, remember_folder
 from app.thumbnail_strip import ThumbnailStrip
 from core.datasets import PROBE_DEFAULTS
 
@@ -150,11 +150,9 @@ class DataPanel(QtWidgets.QGroupBox):
         self.subset_spin.setValue(0 if subset is None else int(subset))
 
     def _open_file(self):
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open CIFAR-10 tarball", last_folder(self._settings, "data"),
-            "CIFAR-10 archive (*.tar.gz *.tgz);;All files (*)")
+        path = ask_open_path(self, self._settings, "data", "Open CIFAR-10 tarball",
+                             "CIFAR-10 archive (*.tar.gz *.tgz);;All files (*)")
         if path:
-            remember_folder(self._settings, "data", path)
             self.loadRequested.emit(path, self.subset())
 
     def _open_folder(self):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-# Imported here, on the GUI thread, with what core.download imports lazily: a first import
-# made on a worker thread hung the test suite (the report worker importing scikit-learn).
+# Imported here, on the GUI thread, with what core.download imports lazily: a module's first
+# import made on a worker thread can deadlock against the GUI thread.
 import pooch  # noqa: F401
 import requests  # noqa: F401
 from PySide6 import QtCore

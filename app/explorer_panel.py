@@ -10,7 +10,7 @@ for the row-RNN, a 4-row band with a wider receptive field for the CNN+RNN, whos
 called feature-map steps in every text. The narration has a fixed height of a few lines, so the
 playback controls above it stay where they are whatever it says.
 
-The panel only displays an ``ExplorerTrace`` dict (see app/trace_job.py); it asks for one with
+The panel only displays the dict app.trace_job.explorer_trace returns; it asks for one with
 ``imageRequested(split, index)`` and never computes anything itself.
 """
 

@@ -31,7 +31,7 @@ from app.report_worker import ReportWorker
 from app.reports_panel import ReportsPanel
 from app.resources import icon, style_sheet
 from app.run_toolbar import RunToolBar
-from app.settings import app_settings, last_folder, remember_folder
+from app.settings import app_settings, ask_open_path, ask_save_path
 from app.settings_scroll import SettingsScroll, guard_wheel
 from app.trace_job import snapshot_of
 from app.trace_worker import TraceWorker
@@ -40,6 +40,7 @@ from app.training_panel import TrainingPanel
 from app.vanishing_panel import VanishingPanel
 from app.worker_thread import start_worker, stop_worker
 from core.errors import RnnscopeError
+from core.fileio import remove_stale_temps
 
 BATCH_MEAN_IMAGES = 64   # validation images behind the batch-mean gradient profile
 MISTAKE_IMAGES = 1000    # images checked for 'only misclassified'
@@ -166,6 +167,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explorer.followChanged.connect(lambda on: on and self.request_trace())
         self.explorer.message.connect(self.show_message)
         self.reports.buildRequested.connect(self.build_report)
+        self.reports.message.connect(self.show_message)
         for frame in self.findChildren(QtWidgets.QFrame, "plotFrame"):
             if hasattr(frame, "message"):
                 frame.message.connect(self.show_message)
@@ -599,14 +601,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # --- checkpoints -----------------------------------------------------------------------------
     def _ask_save(self):
-        start = Path(last_folder(self.settings, "checkpoints")) / "rnnscope.npz"
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save checkpoint", str(start), "Checkpoint (*.npz)")
+        path = ask_save_path(self, self.settings, "checkpoints", "Save checkpoint",
+                             "rnnscope.npz", "Checkpoint (*.npz)")
         if path:
-            remember_folder(self.settings, "checkpoints", path)
             self.save_checkpoint(path)
 
     def save_checkpoint(self, path: str):
+        remove_stale_temps(Path(path).parent)     # what killed writers left there, as the CLI does
         entry = self._workers.get("train")
         if entry:
             entry[0].request_save(path)
@@ -639,11 +640,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 v[...] = shown[k]
 
     def _ask_load(self):
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Load checkpoint", last_folder(self.settings, "checkpoints"),
-            "Checkpoint (*.npz);;All files (*)")
+        path = ask_open_path(self, self.settings, "checkpoints", "Load checkpoint",
+                             "Checkpoint (*.npz);;All files (*)")
         if path:
-            remember_folder(self.settings, "checkpoints", path)
             self.load_checkpoint(path)
 
     def _hide_checkpoint_offer(self):
@@ -749,8 +748,8 @@ class MainWindow(QtWidgets.QMainWindow):
                    "evals": list(self.run_history["evals"]),
                    "dh_norm": list(self.run_history["dh_norm"])}
         if "sklearn.manifold" not in sys.modules:
-            # the first import of scikit-learn/SciPy (~1 s, once) happens on the GUI thread:
-            # made on the report worker's thread it hung the test suite now and then
+            # scikit-learn/SciPy's first import happens on the GUI thread: made on the report
+            # worker's thread it can deadlock against the GUI thread
             self.reports.set_busy("Loading scikit-learn for the t-SNE …")
             QtWidgets.QApplication.processEvents()
             import sklearn.manifold  # noqa: F401

@@ -13,9 +13,16 @@ from app.settings_scroll import shrinkable_combos
 from app.train_worker import APP_WORKERS
 from core.config import TrainConfig
 from core.errors import ConfigError
-from core.names import ACTIVATIONS, DEFAULT_HIDDEN, INITS, OPTIMIZERS, PRESETS, TIMESTEPS
-from core.names import CLIP_MODES as CLIP_NAMES
-from core.names import MODEL_KINDS as MODEL_NAMES
+from core.names import (
+    ACTIVATIONS,
+    CLIP_MODES,
+    DEFAULT_HIDDEN,
+    INITS,
+    MODEL_KINDS,
+    OPTIMIZERS,
+    PRESETS,
+    TIMESTEPS,
+)
 
 # What the app starts with: small and quick, so a first run shows something within seconds.
 APP_DEFAULTS = {
@@ -42,7 +49,7 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.preset_combo.setToolTip("The presets of `python main.py train --preset NAME`")
         self.model_combo = QtWidgets.QComboBox()
         self.model_combo.setObjectName("modelSelect")
-        for k, v in MODEL_NAMES.items():
+        for k, v in MODEL_KINDS.items():
             self.model_combo.addItem(v, k)
         self.hidden_spin = QtWidgets.QSpinBox()
         self.hidden_spin.setObjectName("hiddenSpin")
@@ -53,7 +60,7 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.gain_spin.setObjectName("gainSpin")
         self.gain_spin.setRange(0.01, 10.0)
         self.gain_spin.setSingleStep(0.1)
-        self.clip_combo = self._combo("clipSelect", CLIP_NAMES)
+        self.clip_combo = self._combo("clipSelect", CLIP_MODES)
         self.clip_spin = QtWidgets.QDoubleSpinBox()
         self.clip_spin.setObjectName("clipThreshold")
         self.clip_spin.setRange(0.0, 1e6)

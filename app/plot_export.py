@@ -3,19 +3,25 @@
 CSV layout (one row per value, so every plot type fits one valid table):
 ``series,x,y,value`` — a curve or scatter point is (name, x, y, ''), an image pixel is
 (name, column, row, value), a bar is (name, x, height, '').
-Files are written to a temporary name in the same folder and moved into place, so a failed
-export never leaves a half-written file.
+Both files go through core.fileio's atomic writer, the one every rnnscope file goes through: a
+failed export leaves the previous file as it was, never a half-written one, and raises a one-line
+core.errors.WriteError.
 """
 
 from __future__ import annotations
 
 import csv
-import os
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6 import QtCore
+
+from core.errors import WriteError
+from core.fileio import atomic_write, write_bytes_atomic
+from report.figures import save_png
 
 CSV_HEADER = ["series", "x", "y", "value"]
 
@@ -106,38 +112,32 @@ def rows_from_figure(fig) -> Iterator[list]:
                 yield from _image_rows(f"{title}/image{ii}", arr)
 
 
-def _atomic_target(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
-
-
 def write_csv(rows, path: Path) -> Path:
     """Write ``rows`` under CSV_HEADER to ``path`` atomically."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_HEADER)
-        w.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    def write(f):
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+        out = csv.writer(text)
+        out.writerow(CSV_HEADER)
+        out.writerows(rows)
+        text.flush()
+        text.detach()     # ``f`` stays open for the writer's fsync
+
+    return atomic_write(Path(path), write, what="plot data")
 
 
 def save_widget_png(widget, path: Path) -> Path:
     """Render ``widget`` as it looks on screen and save it as PNG atomically."""
     path = Path(path)
-    tmp = _atomic_target(path)
-    if not widget.grab().save(str(tmp), "PNG"):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
-    return path
+    buffer = QtCore.QBuffer()
+    buffer.open(QtCore.QIODevice.WriteOnly)
+    if not widget.grab().save(buffer, "PNG"):
+        raise WriteError(f"cannot write {path}: the plot could not be encoded as PNG; "
+                         "nothing was written")
+    return write_bytes_atomic(path, bytes(buffer.data()), what="plot image")
 
 
 def save_figure_png(fig, path: Path, dpi: int = 120) -> Path:
-    path = Path(path)
-    tmp = _atomic_target(path)
-    fig.savefig(tmp, dpi=dpi, format="png")
-    os.replace(tmp, path)
-    return path
+    return save_png(fig, Path(path), dpi=dpi)
 
 
 def export_plot(widget, png_path: str | Path) -> tuple[Path, Path]:

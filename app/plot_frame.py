@@ -17,8 +17,10 @@ from app.hover import HoverReadout
 from app.plot_export import export_plot
 from app.plot_style import reserve_wrapped_height
 from app.resources import icon
+from app.settings import ask_save_path, window_settings
+from core.errors import RnnscopeError
 
-_last_dir: list[Path] = [Path.home()]
+FOLDER_KEY = "plots"      # the export dialog's folder in app/settings.py's store
 
 
 class PlotFrame(QtWidgets.QFrame):
@@ -27,6 +29,7 @@ class PlotFrame(QtWidgets.QFrame):
     own size in a scroll area.
 
     ``exported(png, csv)`` is emitted after a successful export; errors go to ``message``.
+    The export dialog opens in the folder the last export went to (the window's QSettings).
     """
 
     exported = QtCore.Signal(str, str)
@@ -104,16 +107,14 @@ class PlotFrame(QtWidgets.QFrame):
         return export_plot(self.plot, png_path)
 
     def _ask_export(self):
-        start = str(_last_dir[0] / f"{self.export_name}.png")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export plot (PNG + CSV)", start, "PNG image (*.png)")
+        path = ask_save_path(self, window_settings(self), FOLDER_KEY, "Export plot (PNG + CSV)",
+                             f"{self.export_name}.png", "PNG image (*.png)")
         if not path:
             return
         try:
             png, csv_path = self.export_to(path)
-        except OSError as exc:
-            self.message.emit(f"Could not export to {path}: {exc.strerror or exc}")
+        except RnnscopeError as exc:     # core.fileio's one-line WriteError
+            self.message.emit(f"Could not export the plot: {exc}")
             return
-        _last_dir[0] = png.parent
         self.exported.emit(str(png), str(csv_path))
         self.message.emit(f"Saved {png.name} and {csv_path.name} in {png.parent}")

@@ -34,6 +34,7 @@ NATURAL_SIZE = ("gallery", "predictions")
 
 class ReportsPanel(QtWidgets.QWidget):
     buildRequested = QtCore.Signal(str)   # split
+    message = QtCore.Signal(str)          # from the figures' frames (an export's outcome)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -99,6 +100,7 @@ class ReportsPanel(QtWidgets.QWidget):
                 canvas.setMinimumSize(300, 240)
             frame = PlotFrame(title, canvas, caption, export_name=f"report_{name}", hover=False,
                               scroll=grid)
+            frame.message.connect(self.message)
             self.frames[name] = frame
             self.tabs.addTab(frame, title)
         if 0 <= current < self.tabs.count():

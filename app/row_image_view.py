@@ -18,6 +18,35 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from app.plot_style import ACCENT, CUE_MARK
 
 
+def _tint(colour: str, alpha: int) -> QtGui.QColor:
+    c = QtGui.QColor(colour)
+    c.setAlpha(alpha)
+    return c
+
+
+def _overlay(plot_item, z: float, edge: str | None, width: float = 1.0,
+             fill: QtGui.QColor | None = None, dashed: bool = False,
+             visible: bool = True) -> QtWidgets.QGraphicsRectItem:
+    """A rectangle over the image (set with setRect), outlined in ``edge`` (None: no outline)
+    ``width`` screen pixels wide whatever the image's size, filled with ``fill``."""
+    rect = QtWidgets.QGraphicsRectItem()
+    if edge is None:
+        rect.setPen(QtGui.QPen(QtGui.Qt.NoPen))
+    else:
+        pen = QtGui.QPen(QtGui.QColor(edge))
+        pen.setCosmetic(True)
+        pen.setWidthF(width)
+        if dashed:
+            pen.setStyle(QtGui.Qt.DashLine)
+        rect.setPen(pen)
+    if fill is not None:
+        rect.setBrush(fill)
+    rect.setZValue(z)
+    rect.setVisible(visible)
+    plot_item.addItem(rect, ignoreBounds=True)
+    return rect
+
+
 class RowImageView(pg.PlotWidget):
     """Show an (R, C, 3) uint8 image or an (R, C) float map and highlight a band of rows."""
 
@@ -37,42 +66,12 @@ class RowImageView(pg.PlotWidget):
         self.image_item.export_name = "image"
         self.image_item.hover_format = self._hover
         pi.addItem(self.image_item)
-        pen = QtGui.QPen(QtGui.QColor(ACCENT))
-        pen.setCosmetic(True)   # widths in screen pixels, whatever the image's size
-        pen.setWidthF(2.0)
-        self.band = QtWidgets.QGraphicsRectItem()
-        self.band.setPen(pen)
-        col = QtGui.QColor(ACCENT)
-        col.setAlpha(60)
-        self.band.setBrush(col)
-        self.band.setZValue(10)
-        pi.addItem(self.band, ignoreBounds=True)
-        self.seen = QtWidgets.QGraphicsRectItem()
-        seen_pen = QtGui.QPen(QtGui.QColor(ACCENT))
-        seen_pen.setCosmetic(True)
-        seen_pen.setWidthF(1.0)
-        seen_pen.setStyle(QtGui.Qt.DashLine)
-        self.seen.setPen(seen_pen)
-        seen_col = QtGui.QColor(ACCENT)
-        seen_col.setAlpha(25)
-        self.seen.setBrush(seen_col)
-        self.seen.setZValue(9)
-        self.seen.setVisible(False)
-        pi.addItem(self.seen, ignoreBounds=True)
-        self.dim = QtWidgets.QGraphicsRectItem()
-        self.dim.setPen(QtGui.QPen(QtGui.Qt.NoPen))
-        self.dim.setBrush(QtGui.QColor(255, 255, 255, 150))
-        self.dim.setZValue(5)
-        pi.addItem(self.dim, ignoreBounds=True)
-        self.mark = QtWidgets.QGraphicsRectItem()
-        mark_pen = QtGui.QPen(QtGui.QColor(CUE_MARK))
-        mark_pen.setCosmetic(True)
-        mark_pen.setWidthF(2.0)
-        mark_pen.setStyle(QtGui.Qt.DashLine)
-        self.mark.setPen(mark_pen)
-        self.mark.setZValue(12)
-        self.mark.setVisible(False)
-        pi.addItem(self.mark, ignoreBounds=True)
+        # the band being read, the wider rows it sees, the dimmed rows not yet read, the cue
+        self.band = _overlay(pi, 10, ACCENT, 2.0, fill=_tint(ACCENT, 60))
+        self.seen = _overlay(pi, 9, ACCENT, 1.0, fill=_tint(ACCENT, 25), dashed=True,
+                             visible=False)
+        self.dim = _overlay(pi, 5, None, fill=QtGui.QColor(255, 255, 255, 150))
+        self.mark = _overlay(pi, 12, CUE_MARK, 2.0, dashed=True, visible=False)
         self.marked_rows: tuple[int, int] | None = None   # 0-based first, last image row
         self.shape = (0, 0)
         self.rows_per_step = 1

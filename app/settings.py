@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 ORGANISATION = "rnnscope"
 APPLICATION = "rnnscope"
@@ -18,6 +18,13 @@ APPLICATION = "rnnscope"
 def app_settings() -> QtCore.QSettings:
     """The user's settings store (the platform's usual place)."""
     return QtCore.QSettings(ORGANISATION, APPLICATION)
+
+
+def window_settings(widget: QtWidgets.QWidget) -> QtCore.QSettings | None:
+    """The QSettings of the window that shows ``widget`` (``MainWindow.settings``), or None
+    (a window that remembers nothing, or a widget shown on its own)."""
+    settings = getattr(widget.window(), "settings", None)
+    return settings if isinstance(settings, QtCore.QSettings) else None
 
 
 def last_folder(settings: QtCore.QSettings | None, key: str) -> str:
@@ -35,3 +42,23 @@ def remember_folder(settings: QtCore.QSettings | None, key: str, path: str) -> N
         return
     p = Path(path)
     settings.setValue(f"folders/{key}", str(p if p.is_dir() else p.parent))
+
+
+def ask_open_path(parent: QtWidgets.QWidget, settings: QtCore.QSettings | None, key: str,
+                  title: str, filters: str) -> str:
+    """A file chosen in an open dialog that starts in the folder ``key`` last used ('' when
+    cancelled); its folder is remembered for ``key``."""
+    path, _ = QtWidgets.QFileDialog.getOpenFileName(parent, title, last_folder(settings, key),
+                                                    filters)
+    remember_folder(settings, key, path)
+    return path
+
+
+def ask_save_path(parent: QtWidgets.QWidget, settings: QtCore.QSettings | None, key: str,
+                  title: str, name: str, filters: str) -> str:
+    """A file named in a save dialog that offers ``name`` in the folder ``key`` last used (''
+    when cancelled); its folder is remembered for ``key``."""
+    start = str(Path(last_folder(settings, key)) / name)
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, title, start, filters)
+    remember_folder(settings, key, path)
+    return path

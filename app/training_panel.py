@@ -11,9 +11,9 @@ from app.plot_frame import PlotFrame
 from app.plot_style import BAD, legend_below, make_plot
 
 EMA = 0.95  # smoothing of the per-batch curves when the epoch length is unknown
-# Step batches arrive up to 20 times a second; the curves are redrawn at most every 250 ms.
-# A redraw of both plots costs ~11 ms of GUI-thread time (axes, text, curves) and while the
-# GUI thread runs Python the training thread waits for the GIL.
+# Step batches arrive up to 20 times a second; the curves are redrawn at most every REFRESH_MS:
+# a redraw of both plots is Python on the GUI thread, and meanwhile the training thread waits
+# for the GIL.
 REFRESH_MS = 250
 
 
@@ -66,7 +66,7 @@ class TrainingPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.setObjectName("trainingPanel")
         # no grid on these two: they redraw all through training, and pyqtgraph's grid lines
-        # were most of a redraw's cost (~50 of 85 ms of GUI-thread time here)
+        # are most of a redraw's cost
         self.loss_plot = make_plot("lossPlot", x_label="training step", y_label="loss",
                                    grid=False)
         self.acc_plot = make_plot("accPlot", x_label="training step", y_label="accuracy",
@@ -77,9 +77,8 @@ class TrainingPanel(QtWidgets.QWidget):
         ap.setYRange(0, 1, padding=0.02)
         ap.setXLink(lp)
         # The view follows the data with headroom instead of pyqtgraph's auto-range: a range
-        # that moves on every redraw regenerates both axes and paints twice (22 ms a redraw
-        # here, against 11 ms when the range stays). A manual zoom or pan stops the following
-        # until the plot's "A" (auto-range) button is pressed.
+        # that moves on every redraw regenerates both axes and paints twice. A manual zoom or
+        # pan stops the following until the plot's "A" (auto-range) button is pressed.
         self._follow = True
         self._x_limit = self._y_limit = 0.0
         lp.getViewBox().disableAutoRange()
@@ -132,6 +131,7 @@ class TrainingPanel(QtWidgets.QWidget):
         split.addWidget(self.loss_frame)
         split.addWidget(self.acc_frame)
         lay.addWidget(split, 1)
+        self.ema = EMA     # kept across clear(): set_steps_per_epoch sets it for a run
         self.clear()
 
     def clear(self):
@@ -140,7 +140,6 @@ class TrainingPanel(QtWidgets.QWidget):
         self.clip_x, self.clip_y = _Growing(), _Growing()
         self.eval_x, self.eval_loss, self.eval_acc = [], [], []
         self._ema_loss = self._ema_acc = None
-        self.ema = getattr(self, "ema", EMA)
         self.n_clipped = 0
         self.best = None
         self._follow, self._x_limit, self._y_limit = True, 0.0, 0.0

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_util import load_average, write_json  # noqa: E402
+from bench_util import finish, load_average, timed_calls  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,24 +46,6 @@ from core.rnn_layers import rnn_backward_tm, rnn_forward_tm  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "bench_cells.json"
 B, T, D, H = 128, 32, 96, 256
 BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
-
-
-def samples(fn, reps, warmup=2, budget_s=30.0):
-    """(wall seconds, process CPU seconds) lists of ``reps`` calls after ``warmup`` calls; stops
-    early (after at least 3) once ``budget_s`` is spent. On a loaded machine the CPU time is
-    steadier than the wall time."""
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
-    start = time.perf_counter()
-    for _ in range(reps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        if len(wall) >= 3 and time.perf_counter() - start > budget_s:
-            break
-    return wall, cpu
 
 
 def summary(wall, cpu):
@@ -135,7 +117,7 @@ def sgemm_gflops(reps, n=1024):
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), np.float32)
-    wall, _ = samples(lambda: np.matmul(a, b, out=out), reps)
+    wall, _ = timed_calls(lambda: np.matmul(a, b, out=out), reps)
     return {"median": 2 * n**3 / np.median(wall) / 1e9, "best": 2 * n**3 / np.min(wall) / 1e9}
 
 
@@ -155,7 +137,7 @@ def time_torch_cell(cell, reps):
         h_n = out[0] if cell == "lstm" else out
         h_n.backward(dlast)
 
-    wall, cpu = samples(step, reps)
+    wall, cpu = timed_calls(step, reps)
     return {"wall": wall, "cpu": cpu, "torch": torch.__version__,
             "torch_threads": torch.get_num_threads()}
 
@@ -207,7 +189,8 @@ def main(argv=None):
             step, ref = numpy_cell(cell, rng), matmul_reference(G, rng)
             ours, mats, theirs = ([], []), ([], []), ([], [])
             for _ in range(rounds):
-                for acc, (wall, cpu) in ((ours, samples(step, reps)), (mats, samples(ref, reps))):
+                for acc, fn in ((ours, step), (mats, ref)):
+                    wall, cpu = timed_calls(fn, reps)
                     acc[0].extend(wall)
                     acc[1].extend(cpu)
                 if have_torch:
@@ -243,10 +226,7 @@ def main(argv=None):
     if not have_torch:
         print("(PyTorch not importable: no comparison)")
     result["torch_compared"] = have_torch
-    result["load_after"] = load_average()
-    print(f"load average after: {result['load_after']}")
-    write_json(result, args.out)
-    print(f"wrote {args.out}")
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

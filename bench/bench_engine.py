@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_util import load_average, write_json  # noqa: E402
+from bench_util import finish, load_average, timed_calls  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,17 +80,7 @@ def median_seconds(fn, reps, warmup=2, budget_s=45.0):
     """(median, min, interquartile range) of ``reps`` timed calls after ``warmup`` calls;
     stops early (after at least 3) once ``budget_s`` is spent, e.g. when a loaded machine
     makes multi-threaded BLAS crawl."""
-    for _ in range(warmup):
-        fn()
-    times, cpu = [], []
-    start = time.perf_counter()
-    for _ in range(reps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        if len(times) >= 3 and time.perf_counter() - start > budget_s:
-            break
+    times, cpu = timed_calls(fn, reps, warmup, budget_s)
     times = np.array(times)
     iqr = float(np.percentile(times, 75) - np.percentile(times, 25))
     median_seconds.last_cpu = float(np.median(cpu))
@@ -320,10 +310,7 @@ def main(argv=None):
         print(f"\nCNN+RNN step at B=256: process peak RSS {mem['process_peak_rss_mb']:.0f} MB "
               f"(before the step {mem['rss_before_step_mb']:.0f} MB), NumPy arrays peak "
               f"{mem['numpy_traced_peak_mb']:.0f} MB")
-    result["load_after"] = load_average()
-    print(f"load average after: {result['load_after']}")
-    write_json(result, args.out)
-    print(f"wrote {args.out}")
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -287,10 +287,12 @@ def measure_app(args, seconds: float, warmup_s: float) -> dict:
     sys.path.insert(0, str(ROOT))
     from PySide6 import QtCore, QtTest, QtWidgets
 
+    from app import gc_policy
     from app.main_window import MainWindow
     from core.blas import blas_threads
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
+    gc_policy.install(app)     # as run_app does: garbage is collected on the GUI thread only
 
     def wait_until(pred, timeout_s, what):
         end = time.perf_counter() + timeout_s

@@ -1,11 +1,19 @@
-"""Helpers shared by the benchmarks: the machine's load, and results written atomically."""
+"""Helpers shared by the benchmarks: the machine's load, timed repetitions, and results
+written atomically (through core.fileio, the one writer of the project)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:   # a benchmark runs as `python bench/NAME.py`
+    sys.path.insert(0, str(ROOT))
+
+from core.fileio import write_json_atomic  # noqa: E402
 
 
 def load_average():
@@ -17,11 +25,37 @@ def load_average():
         return [float(v) for v in os.getloadavg()]
 
 
+def timed_calls(fn, reps: int, warmup: int = 2, budget_s: float = 30.0):
+    """(wall seconds, process CPU seconds): two lists of ``reps`` timed calls of ``fn`` after
+    ``warmup`` untimed ones; stops early (after at least 3) once ``budget_s`` is spent, e.g.
+    when a loaded machine makes multi-threaded BLAS crawl. On a loaded machine the CPU time is
+    steadier than the wall time."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    start = time.perf_counter()
+    for _ in range(reps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        if len(wall) >= 3 and time.perf_counter() - start > budget_s:
+            break
+    return wall, cpu
+
+
+def finish(result: dict, path) -> Path:
+    """Record the load average after the run in ``result['load_after']``, say it, and write
+    ``result`` to ``path``."""
+    result["load_after"] = load_average()
+    print(f"load average after: {result['load_after']}")
+    out = write_json(result, path)
+    print(f"wrote {path}")
+    return out
+
+
 def write_json(data, path) -> Path:
-    """Write ``data`` as indented JSON to ``path`` via a temporary file and a rename."""
+    """Write ``data`` as indented strict JSON to ``path`` atomically (core.fileio)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, data, indent=2, what="benchmark result")

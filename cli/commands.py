@@ -435,8 +435,8 @@ def _run_training(trainer, splits, out_dir: Path, resumed: bool, stream=None) ->
         trainer.cancel()
 
     try:
-        # --workers N means N threads with one core each: BLAS at one thread (two-thread
-        # OpenBLAS spins, and ran ~35x slower next to another training run)
+        # one BLAS thread: a multi-threaded OpenBLAS spins, and slows down badly beside
+        # another training run or the --workers processes
         with sigint_calls(on_sigint), limit_blas_threads(1):
             for ev in trainer.events():
                 if ev["type"] == "step" and ev.get("images_per_s"):

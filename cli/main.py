@@ -16,8 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.names import ACTIVATIONS, CELL_KINDS, CLIP_MODES, INITS, OPTIMIZERS, PRESETS, SEQUENCES
-from core.names import MODEL_KINDS as MODELS
+from core.names import (
+    ACTIVATIONS,
+    CELL_KINDS,
+    CLIP_MODES,
+    INITS,
+    MODEL_KINDS,
+    OPTIMIZERS,
+    PRESETS,
+    SEQUENCES,
+)
 
 # training options: (flag, argparse keywords, TrainConfig field)
 TRAIN_OPTIONS = [
@@ -53,7 +61,7 @@ TRAIN_OPTIONS = [
 
 
 def _add_model_options(p: argparse.ArgumentParser, data_required: bool) -> None:
-    p.add_argument("--model", choices=MODELS, help="row-rnn (rows as timesteps) or cnn-rnn "
+    p.add_argument("--model", choices=MODEL_KINDS, help="row-rnn (rows as timesteps) or cnn-rnn "
                    "(conv features, 8 timesteps); required unless --preset gives it")
     p.add_argument("--data", required=data_required, metavar="{PATH,cifar10,probe}",
                    default=None if data_required else "probe",
@@ -136,7 +144,7 @@ def main(argv=None) -> int:
         return 0
     if args.command in ("train", "overfit") and not (args.model or args.preset
                                                      or getattr(args, "resume", None)):
-        return _usage_error(parser, f"{args.command}: give --model {{row-rnn,cnn-rnn}} or "
+        return _usage_error(parser, f"{args.command}: give --model {{{','.join(MODEL_KINDS)}}} or "
                             "--preset NAME")
 
     import warnings

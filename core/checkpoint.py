@@ -370,39 +370,40 @@ def _check_optimizer_scalars(scalars) -> None:
             _integer(value, where)
 
 
+def _records(history: dict, key: str):
+    """(place, record) for each record of ``history[key]``, a list of mappings that each hold
+    an integer ``step`` and an ``epoch`` >= 0 (checked here; the rest by the caller)."""
+    records = history.get(key)
+    if records is None:
+        return
+    _listing(records, f"history.{key}")
+    for i, record in enumerate(records):
+        where = f"history.{key}[{i}]"
+        _mapping(record, where)
+        _integer(record.get("step"), f"{where}.step")
+        _number(record.get("epoch"), f"{where}.epoch", lo=0.0)
+        yield where, record
+
+
 def _check_history(history) -> None:
     _mapping(history, "history")
     for key in ("config", "data", "finished"):
         _mapping(history.get(key), f"history.{key}", none_ok=True)
     _integer(history.get("steps_per_epoch"), "history.steps_per_epoch", lo=1, none_ok=True)
-    steps = history.get("steps")
-    if steps is not None:
-        _listing(steps, "history.steps")
-        for i, s in enumerate(steps):
-            where = f"history.steps[{i}]"
-            _mapping(s, where)
-            _integer(s.get("step"), f"{where}.step")
-            _number(s.get("epoch"), f"{where}.epoch", lo=0.0)
-            _number(s.get("loss"), f"{where}.loss")
-            _number(s.get("acc"), f"{where}.acc", 0.0, 1.0, none_ok=True)
-            _number(s.get("lr"), f"{where}.lr", none_ok=True)
-            _number(s.get("grad_norm"), f"{where}.grad_norm", none_ok=True)
-            if "clip_fired" in s:
-                _boolean(s["clip_fired"], f"{where}.clip_fired")
-    evals = history.get("evals")
-    if evals is not None:
-        _listing(evals, "history.evals")
-        for i, e in enumerate(evals):
-            where = f"history.evals[{i}]"
-            _mapping(e, where)
-            _integer(e.get("step"), f"{where}.step")
-            _number(e.get("epoch"), f"{where}.epoch", lo=0.0)
-            for key in ("train_loss", "val_loss"):
-                _number(e.get(key), f"{where}.{key}", none_ok=True)
-            for key in ("train_acc", "val_acc"):
-                _number(e.get(key), f"{where}.{key}", 0.0, 1.0, none_ok=True)
-            if "best" in e:
-                _boolean(e["best"], f"{where}.best")
+    for where, s in _records(history, "steps"):
+        _number(s.get("loss"), f"{where}.loss")
+        _number(s.get("acc"), f"{where}.acc", 0.0, 1.0, none_ok=True)
+        _number(s.get("lr"), f"{where}.lr", none_ok=True)
+        _number(s.get("grad_norm"), f"{where}.grad_norm", none_ok=True)
+        if "clip_fired" in s:
+            _boolean(s["clip_fired"], f"{where}.clip_fired")
+    for where, e in _records(history, "evals"):
+        for key in ("train_loss", "val_loss"):
+            _number(e.get(key), f"{where}.{key}", none_ok=True)
+        for key in ("train_acc", "val_acc"):
+            _number(e.get(key), f"{where}.{key}", 0.0, 1.0, none_ok=True)
+        if "best" in e:
+            _boolean(e["best"], f"{where}.best")
     rows = history.get("dh_norm")
     if rows is not None:
         _listing(rows, "history.dh_norm")

@@ -81,7 +81,10 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, splits, model=None,
                  listener: Callable[[Event], None] | None = None,
-                 checkpoint_dir: Path | str | None = None):
+                 checkpoint_dir: Path | str | None = None,
+                 normalizer: Normalizer | None = None):
+        """normalizer: a fitted Normalizer to use (a checkpoint's, see resume_from); None fits
+        one of ``config.normalization`` on the training split."""
         self.config = config.validate()
         self.splits = splits
         self.listener = listener
@@ -98,7 +101,11 @@ class Trainer:
         self.model = model
         self._loss = BatchLoss(model, config.workers)  # workers > 1: processes, see close()
         self.dtype = config.np_dtype
-        self.normalizer = Normalizer(config.normalization).fit(splits.train.images)
+        if normalizer is None:
+            normalizer = Normalizer(config.normalization).fit(splits.train.images)
+        elif not normalizer.fitted:
+            raise ConfigError(f"the given Normalizer('{normalizer.kind}') is not fitted")
+        self.normalizer = normalizer
         self.optimizer = make_optimizer(config.optimizer, config.lr, momentum=config.momentum)
         self.schedule = make_schedule(config.schedule, config.lr, factor=config.decay,
                                       warmup_epochs=config.warmup_epochs)
@@ -543,7 +550,8 @@ class Trainer:
                                   "subset")
         if checkpoint_dir is _SAME_DIR:
             checkpoint_dir = path.parent
-        t = cls(cfg, splits, model=ck.model, listener=listener, checkpoint_dir=checkpoint_dir)
+        t = cls(cfg, splits, model=ck.model, listener=listener, checkpoint_dir=checkpoint_dir,
+                normalizer=ck.normalizer)
         if meta.get("params_are") == "best":
             raise CheckpointError(f"{path} holds the best parameters, not the latest state; "
                                   "resume from last.npz")
@@ -551,8 +559,6 @@ class Trainer:
             raise CheckpointError(f"{path} holds the last good parameters of a run that "
                                   "diverged, not a state to resume; start a new run with a "
                                   "lower learning rate")
-        if ck.normalizer is not None:
-            t.normalizer = ck.normalizer
         t.optimizer.load_state_dict(ck.optimizer_state)
         try:
             t.rng.bit_generator.state = meta["rng_state"]

@@ -34,6 +34,19 @@ def numeric_grad_array(f, x, df, h=1e-5, idx=None):
     return numeric_grad(lambda: np.sum(f() * df), x, h=h, idx=idx)
 
 
+def assert_backward_matches(forward, backward, inputs, rng, tol=1e-6):
+    """``forward(*inputs) -> (out, cache)``, ``backward(dout, cache)`` -> one gradient per input:
+    each within ``tol`` of the centred difference of sum(out * dout) for a random ``dout``.
+    Returns ``out``."""
+    out, cache = forward(*inputs)
+    dout = rng.standard_normal(out.shape)
+    grads = backward(dout, cache)
+    assert len(grads) == len(inputs)
+    for g, x in zip(grads, inputs):
+        assert rel_error(g, numeric_grad_array(lambda: forward(*inputs)[0], x, dout)) < tol
+    return out
+
+
 def random_indices(shape, count, rng):
     """Up to ``count`` distinct random index tuples into an array of ``shape``."""
     size = int(np.prod(shape))

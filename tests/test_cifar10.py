@@ -26,7 +26,11 @@ from tests.cifar_fixtures import (
     write_cifar_tarball,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared/cifar10/cifar-10-python.tar.gz"
+# ../shared/cifar10 from the project root, or from a folder above it (a git worktree in wt/)
+_SHARED_NAME = "shared/cifar10/cifar-10-python.tar.gz"
+SHARED = next((p / _SHARED_NAME for p in Path(__file__).resolve().parents[1:]
+               if (p / _SHARED_NAME).exists()),
+              Path(__file__).resolve().parents[2] / _SHARED_NAME)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ centred-difference gradient checks in float64."""
 
 import numpy as np
 import pytest
-from gradcheck import numeric_grad_array, random_indices, rel_error
+from gradcheck import assert_backward_matches, numeric_grad_array, random_indices, rel_error
 
 from core import naive
 from core.conv import (
@@ -48,13 +48,7 @@ def test_conv_gradients():
     rng = np.random.default_rng(1)
     x, w, b = rng.standard_normal((2, 5, 4, 3)), rng.standard_normal((3, 3, 3, 2)), \
         rng.standard_normal(2)
-    out, cache = conv3x3_forward(x, w, b)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv3x3_backward(dout, cache)
-    f = lambda: conv3x3_forward(x, w, b)[0]  # noqa: E731
-    assert rel_error(dx, numeric_grad_array(f, x, dout)) < 1e-6
-    assert rel_error(dw, numeric_grad_array(f, w, dout)) < 1e-6
-    assert rel_error(db, numeric_grad_array(f, b, dout)) < 1e-6
+    assert_backward_matches(conv3x3_forward, conv3x3_backward, (x, w, b), rng)
 
 
 def test_maxpool_fast_matches_naive_including_ties():

@@ -8,26 +8,12 @@ pytest.importorskip("PySide6")
 
 from core.config import TrainConfig  # noqa: E402
 from core.datasets import load_data  # noqa: E402
+from tests.app_traces import untrained_trace  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def probe():
     return load_data("probe", subset=200)
-
-
-def _trace(splits, model="row-rnn", index=0):
-    from app.trace_job import ModelCache, explorer_trace, snapshot_of
-    from core.datasets import Normalizer
-    from core.trainer import build_model_from_config
-
-    cfg = TrainConfig(model=model, hidden=8, channels=(4, 4), init="orthogonal")
-    net = build_model_from_config(cfg)
-    norm = Normalizer(cfg.normalization).fit(np.asarray(splits.train.images[:100]))
-    snap = snapshot_of(net, norm, cfg.to_dict(), 0, "test")
-    val = splits.val
-    return explorer_trace(ModelCache(), snap, np.asarray(val.images[index]),
-                          int(val.labels[index]), "val", index, list(splits.class_names),
-                          np.asarray(val.images[:16]), np.asarray(val.labels[:16]))
 
 
 def test_ratio_sentence_is_graded():
@@ -67,7 +53,7 @@ def test_vanishing_tab_empty_state_then_history(qtbot, probe):
     assert p.gtt_empty.isVisible()
     (x0, x1), (y0, y1) = gp.getViewBox().viewRange()   # timesteps along x, steps along y
     assert (x0, x1) == pytest.approx((0.5, 32.5)) and (y0, y1) == pytest.approx((0, 100))
-    tr = _trace(probe)
+    tr = untrained_trace(probe)
     p.set_cue_rows((24, 27))
     p.set_trace(tr)
     words = p.ratio_label.text()
@@ -107,7 +93,7 @@ def test_explorer_marks_the_probe_cue(qtbot, probe):
     e.set_data({"val": probe.val.images, "test": probe.test.images},
                {"val": probe.val.labels, "test": probe.test.labels},
                probe.class_names, cue_rows=(24, 27))
-    e.set_trace(_trace(probe))
+    e.set_trace(untrained_trace(probe))
     assert e.image_view.mark.isVisible()
     r = e.image_view.mark.rect()
     assert (r.top(), r.bottom()) == (24, 28)
@@ -116,13 +102,13 @@ def test_explorer_marks_the_probe_cue(qtbot, probe):
     assert "cue row" in e.image_view._hover(3, 25, np.array([1, 2, 3]))
     assert "cue row" not in e.image_view._hover(3, 2, np.array([1, 2, 3]))
     # CNN+RNN: 4 image rows per step, so the cue is feature row / timestep 7
-    e.set_trace(_trace(probe, "cnn-rnn"))
+    e.set_trace(untrained_trace(probe, "cnn-rnn"))
     assert e.grad_norm.cue_steps == (7, 7)
     assert e.feature_view.marked_rows == (6, 6)
     # CIFAR-10: no cue
     e.set_data({"val": probe.val.images, "test": probe.test.images},
                {"val": probe.val.labels, "test": probe.test.labels}, probe.class_names)
-    e.set_trace(_trace(probe))
+    e.set_trace(untrained_trace(probe))
     assert not e.image_view.mark.isVisible() and not e.grad_norm.cue_region.isVisible()
 
 
@@ -133,7 +119,7 @@ def test_clip_record_exports_png_and_csv(qtbot, probe, tmp_path):
     qtbot.addWidget(e)
     e.set_data({"val": probe.val.images, "test": probe.test.images},
                {"val": probe.val.labels, "test": probe.test.labels}, probe.class_names)
-    tr = _trace(probe)
+    tr = untrained_trace(probe)
     e.set_trace(tr)
     e.set_frame(2 * e.T)  # end of the backward pass: the clip record is shown
     assert e.clip_view.record == tr["clip"]

@@ -201,6 +201,8 @@ CLOSE_WHILE_TRAINING = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from PySide6 import QtCore, QtWidgets
     app = QtWidgets.QApplication([])
+    from app import gc_policy
+    gc_policy.install(app)     # as run_app does: garbage is collected on the GUI thread only
     from app.main_window import MainWindow
     w = MainWindow(data_spec="probe")
     w.show()
@@ -217,7 +219,7 @@ CLOSE_WHILE_TRAINING = textwrap.dedent("""
     timer.start(50)
     QtCore.QTimer.singleShot(240000, lambda: (print("timeout"), app.exit(3)))
     code = app.exec()
-    print("steps", w.training_panel.steps.n, "exit", code)
+    print("steps", w.training_panel.steps.n, "exit", code, "gc_policy", gc_policy.active())
     sys.exit(code)
 """)
 
@@ -234,6 +236,7 @@ def test_closing_during_training_exits_cleanly(tmp_path):
                           text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "steps" in proc.stdout and time.time() - t0 < 300
+    assert "gc_policy True" in proc.stdout
     errors = [ln for ln in proc.stderr.splitlines()
               if ln.strip() and not ln.startswith(QT_PLATFORM_NOISE)]
     assert errors == []

@@ -8,28 +8,13 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from core.config import TrainConfig  # noqa: E402
 from core.datasets import load_data  # noqa: E402
+from tests.app_traces import untrained_trace  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def probe():
     return load_data("probe", subset=200)
-
-
-def _trace(splits, model="row-rnn", index=0, **kw):
-    from app.trace_job import ModelCache, explorer_trace, snapshot_of
-    from core.datasets import Normalizer
-    from core.trainer import build_model_from_config
-
-    cfg = TrainConfig(model=model, hidden=8, channels=(4, 4), init="orthogonal", **kw)
-    net = build_model_from_config(cfg)
-    norm = Normalizer(cfg.normalization).fit(np.asarray(splits.train.images[:100]))
-    snap = snapshot_of(net, norm, cfg.to_dict(), 0, "test")
-    val = splits.val
-    return explorer_trace(ModelCache(), snap, np.asarray(val.images[index]),
-                          int(val.labels[index]), "val", index, list(splits.class_names),
-                          np.asarray(val.images[:16]), np.asarray(val.labels[:16]))
 
 
 def _explorer(qtbot, probe, cue=(24, 27)):
@@ -40,6 +25,15 @@ def _explorer(qtbot, probe, cue=(24, 27)):
     e.set_data({"val": probe.val.images, "test": probe.test.images},
                {"val": probe.val.labels, "test": probe.test.labels}, probe.class_names,
                cue_rows=cue)
+    return e
+
+
+def _shown_explorer(qtbot, probe, size=(1100, 700)):
+    """An explorer panel shown (exposed) at ``size``."""
+    e = _explorer(qtbot, probe)
+    e.resize(*size)
+    e.show()
+    qtbot.waitExposed(e)
     return e
 
 
@@ -84,7 +78,7 @@ def test_norm_clipping_shows_the_scale_factor_not_percent_clipped(qtbot):
 
 def test_explorer_says_whose_gradient_is_clipped(qtbot, probe):
     e = _explorer(qtbot, probe)
-    e.set_trace(_trace(probe, batch_size=64))
+    e.set_trace(untrained_trace(probe, batch_size=64))
     e.set_frame(2 * e.T)                    # end of the backward pass: the clip record
     note = e.clip_view.scope
     assert not note.isHidden()
@@ -118,7 +112,7 @@ def test_vanishing_tab_shows_the_measured_factor_and_its_sentence(qtbot, probe):
 
     p = VanishingPanel()
     qtbot.addWidget(p)
-    tr = _trace(probe)
+    tr = untrained_trace(probe)
     p.set_trace(tr)
     x, y = p.factor_plot.measured.getOriginalDataset()
     ok = np.isfinite(tr["factor_measured"])
@@ -134,7 +128,7 @@ def test_vanishing_tab_shows_the_measured_factor_and_its_sentence(qtbot, probe):
 # --- CNN+RNN steps ----------------------------------------------------------------------------
 def test_cnn_rnn_shows_its_receptive_field_and_says_feature_map_step(qtbot, probe):
     e = _explorer(qtbot, probe)
-    tr = _trace(probe, "cnn-rnn")
+    tr = untrained_trace(probe, "cnn-rnn")
     e.set_trace(tr)
     e.set_frame(4)                                   # forward, step 4
     band, seen = e.image_view.band.rect(), e.image_view.seen.rect()
@@ -150,7 +144,7 @@ def test_cnn_rnn_shows_its_receptive_field_and_says_feature_map_step(qtbot, prob
     assert fv.colorbar.isVisible() and fv.channels == 4
     assert "mean over the 4 channels" in e.feature_frame.caption.text()
     # the row-RNN reads one row per step: no wider band
-    e.set_trace(_trace(probe))
+    e.set_trace(untrained_trace(probe))
     e.set_frame(5)
     assert not e.image_view.seen.isVisible() and "image row 5" in e.narration.text()
 
@@ -158,7 +152,7 @@ def test_cnn_rnn_shows_its_receptive_field_and_says_feature_map_step(qtbot, prob
 # --- dW_hh in the backward pass -----------------------------------------------------------------
 def test_backward_pass_shows_each_steps_part_of_dW_hh(qtbot, probe):
     e = _explorer(qtbot, probe)
-    tr = _trace(probe)
+    tr = untrained_trace(probe)
     e.set_trace(tr)
     T = e.T
     e.set_frame(2 * T + 1 - 10)                      # backward at t = 10
@@ -204,7 +198,7 @@ def test_legends_sit_outside_the_view_box(qtbot, probe):
         qtbot.addWidget(w)
         w.resize(1100, 640)
         w.show()
-    v.set_trace(_trace(probe))
+    v.set_trace(untrained_trace(probe))
     qtbot.wait(50)
     for plot in (v.profile, v.eigen, v.factor_plot, t.loss_plot, t.acc_plot):
         pi = plot.getPlotItem()
@@ -223,11 +217,8 @@ def test_legends_sit_outside_the_view_box(qtbot, probe):
 def test_hover_readout_has_its_own_line_and_is_cleared_on_leave_and_new_data(qtbot, probe):
     from PySide6 import QtCore, QtGui
 
-    e = _explorer(qtbot, probe)
-    e.resize(1100, 700)
-    e.show()
-    qtbot.waitExposed(e)
-    e.set_trace(_trace(probe))
+    e = _shown_explorer(qtbot, probe)
+    e.set_trace(untrained_trace(probe))
     e.set_frame(2 * e.T)
     frame = e.heat_frame
     assert frame.layout().indexOf(frame.readout) > frame.layout().indexOf(frame.plot)
@@ -239,7 +230,7 @@ def test_hover_readout_has_its_own_line_and_is_cleared_on_leave_and_new_data(qtb
     assert frame.readout.full_text() == ""
     frame._hover._moved((pos,))
     assert frame.readout.full_text() != ""
-    e.set_trace(_trace(probe, index=1))             # new data, the mouse is elsewhere
+    e.set_trace(untrained_trace(probe, index=1))             # new data, the mouse is elsewhere
     qtbot.waitUntil(lambda: frame.readout.full_text() == "", timeout=2000)
     # a long read-out elides from the left and keeps the whole text in the tooltip
     frame.readout.setText("x" * 400 + " the end")
@@ -249,10 +240,7 @@ def test_hover_readout_has_its_own_line_and_is_cleared_on_leave_and_new_data(qtb
 
 
 def test_titles_elide_with_a_tooltip(qtbot, probe):
-    e = _explorer(qtbot, probe)
-    e.resize(1100, 700)
-    e.show()
-    qtbot.waitExposed(e)
+    e = _shown_explorer(qtbot, probe)
     title = e.grad_frame.title_label
     title.resize(120, title.height())
     assert title.is_elided() and title.shown_text().endswith("…")
@@ -264,11 +252,8 @@ def test_titles_elide_with_a_tooltip(qtbot, probe):
 # --- narration --------------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ["row-rnn", "cnn-rnn"])
 def test_narration_height_and_the_controls_stay_put_over_all_frames(qtbot, probe, model):
-    e = _explorer(qtbot, probe)
-    e.resize(1100, 700)
-    e.show()
-    qtbot.waitExposed(e)
-    e.set_trace(_trace(probe, model, bptt_window=5))
+    e = _shown_explorer(qtbot, probe)
+    e.set_trace(untrained_trace(probe, model, bptt_window=5))
     heights, slider_y = set(), set()
     for frame in range(1, 2 * e.T + 1):
         e.set_frame(frame)
@@ -282,11 +267,8 @@ def test_narration_height_and_the_controls_stay_put_over_all_frames(qtbot, probe
 
 # --- nothing drawn over anything at a small window ------------------------------------------
 def test_explorer_frames_do_not_overlap_at_1100x700(qtbot, probe):
-    e = _explorer(qtbot, probe)
-    e.resize(1100, 600)
-    e.show()
-    qtbot.waitExposed(e)
-    e.set_trace(_trace(probe))
+    e = _shown_explorer(qtbot, probe, size=(1100, 600))
+    e.set_trace(untrained_trace(probe))
     e.set_frame(2 * e.T)
     qtbot.wait(100)
     frames = [e.image_frame, e.heat_frame, e.probs_frame, e.grad_frame, e.clip_frame]

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from gradcheck import numeric_grad, rel_error
+from sequence_checks import H, N, T, batch_major_upstream, gated_inputs, seq_loss, upstream
 
 from core import naive
 from core.errors import ConfigError
@@ -19,27 +20,9 @@ from core.lstm_layers import (
     sigmoid,
 )
 
-N, T, D, H = 3, 6, 4, 5
-
 
 def setup(seed):
-    """Time-major x (T, N, D), h0, c0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,), rng; float64."""
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((T, N, D)), rng.standard_normal((N, H)),
-            rng.standard_normal((N, H)), 0.5 * rng.standard_normal((D, 4 * H)),
-            0.5 * rng.standard_normal((H, 4 * H)), 0.3 * rng.standard_normal(4 * H), rng)
-
-
-def upstream(kind, rng):
-    """(dh_up, dh_last) for a loss on every step or on the last state only."""
-    if kind == "up":
-        return rng.standard_normal((T, N, H)), None
-    return None, rng.standard_normal((N, H))
-
-
-def seq_loss(h, dh_up, dh_last):
-    """sum_t <h_t, dh_up[t]> or <h_{T-1}, dh_last>: the loss whose gradient the backward gets."""
-    return np.sum(h * dh_up) if dh_up is not None else np.sum(h[-1] * dh_last)
+    return gated_inputs(seed, gates=4, cell_state=True)
 
 
 def test_sigmoid_is_exact_and_silent_for_large_inputs():
@@ -170,11 +153,7 @@ def test_fast_sequence_matches_naive_loop(cut, kind):
     h_n, c_n, caches = naive.lstm_forward_naive(x_bm, h0, Wx, Wh, b, c0=c0)
     np.testing.assert_allclose(h.transpose(1, 0, 2), h_n, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(cache["c"].transpose(1, 0, 2), c_n, rtol=1e-12, atol=1e-14)
-    up = np.zeros((N, T, H))
-    if dh_up is not None:
-        up[:] = dh_up.transpose(1, 0, 2)
-    else:
-        up[:, -1] = dh_last
+    up = batch_major_upstream(dh_up, dh_last)
     g = lstm_backward_tm(cache, dh_up=dh_up, dh_last=dh_last, bptt_cut=cut)
     dx, dh0, dc0, dWx, dWh, db, dh_tot, dc_tot = naive.lstm_backward_naive(up, caches, cut)
     fast = [g.dx.transpose(1, 0, 2), g.dWx, g.dWh, g.db, g.dh.transpose(1, 0, 2),

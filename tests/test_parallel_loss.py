@@ -5,48 +5,29 @@ import pytest
 
 from core import conv
 from core.batch_parallel import parallel_loss
-from core.models import CNNRNN, RowRNN
-
-
-def _row(window=None):
-    return RowRNN(input_dim=6, hidden_dim=5, num_classes=4, bptt_window=window,
-                  dtype=np.float64, seed=1)
-
-
-def _cnn():
-    return CNNRNN(channels=(3, 4), hidden_dim=5, num_classes=4, dtype=np.float64, seed=2)
-
-
-def _data(model, n, seed):
-    rng = np.random.default_rng(seed)
-    shape = (n, 7, 6) if model.kind == "row-rnn" else (n, 32, 32, 3)
-    return rng.standard_normal(shape), rng.integers(0, 4, n)
+from core.models import RowRNN
+from tests.tiny_models import assert_same_loss, random_batch, tiny_cnn_rnn, tiny_row_rnn
 
 
 @pytest.mark.parametrize("make, n, workers", [
-    (_row, 10, 2), (_row, 7, 3), (lambda: _row(window=3), 9, 2), (_cnn, 6, 2), (_cnn, 5, 3),
+    (tiny_row_rnn, 10, 2), (tiny_row_rnn, 7, 3), (lambda: tiny_row_rnn(window=3), 9, 2),
+    (tiny_cnn_rnn, 6, 2), (tiny_cnn_rnn, 5, 3),
 ])
 @pytest.mark.parametrize("reg", [0.0, 0.3])
 def test_parallel_loss_equals_one_pass(make, n, workers, reg):
     model = make()
-    X, y = _data(model, n, seed=n + workers)
-    loss1, grads1, tr1 = model.loss(X, y, reg, trace="norms")
+    X, y = random_batch(model, n, seed=n + workers)
+    ref = model.loss(X, y, reg, trace="norms")
     loss, grads, tr = parallel_loss(model, X, y, reg, trace="norms", workers=workers)
-    assert loss == pytest.approx(loss1, rel=1e-12)
+    assert_same_loss((loss, grads, tr), ref)
     assert list(grads) == list(model.params)
-    for k in grads1:
-        np.testing.assert_allclose(grads[k], grads1[k], rtol=1e-10, atol=1e-13, err_msg=k)
-    np.testing.assert_allclose(tr.dh_norm, tr1.dh_norm, rtol=1e-12)
-    np.testing.assert_allclose(tr.sample_losses, tr1.sample_losses, rtol=1e-12)
-    np.testing.assert_allclose(tr.probs, tr1.probs, rtol=1e-12)
-    assert tr.bptt_cut == tr1.bptt_cut
     loss2, grads2 = parallel_loss(model, X, y, reg, workers=workers)
     assert loss2 == loss and all(np.array_equal(grads2[k], grads[k]) for k in grads)
 
 
 def test_more_workers_than_images_and_full_traces_run_in_one_pass():
-    model = _row()
-    X, y = _data(model, 2, seed=3)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 2, seed=3)
     loss1, grads1 = model.loss(X, y, 0.1)
     loss, grads = parallel_loss(model, X, y, 0.1, workers=5)  # two parts of one image
     assert loss == pytest.approx(loss1, rel=1e-12)
@@ -55,8 +36,8 @@ def test_more_workers_than_images_and_full_traces_run_in_one_pass():
 
 
 def test_conv_workers_inside_a_batch_part_run_serially():
-    model = _cnn()
-    X, y = _data(model, 8, seed=4)
+    model = tiny_cnn_rnn()
+    X, y = random_batch(model, 8, seed=4)
     ref_loss, ref = model.loss(X, y)
     try:
         conv.set_conv_workers(2)
@@ -70,7 +51,7 @@ def test_conv_workers_inside_a_batch_part_run_serially():
 
 def test_float32_gradients_keep_their_dtype():
     model = RowRNN(input_dim=6, hidden_dim=5, num_classes=4, seed=1)
-    X, y = _data(model, 8, seed=5)
+    X, y = random_batch(model, 8, seed=5)
     loss, grads, tr = parallel_loss(model, X.astype(np.float32), y, 0.01, "norms", workers=2)
     assert all(g.dtype == np.float32 for g in grads.values())
     assert tr.dh_norm.dtype == np.float32

@@ -15,9 +15,9 @@ import pytest
 from core.batch_parallel import parallel_loss
 from core.config import TrainConfig
 from core.datasets import load_data
-from core.models import CNNRNN, RowRNN
 from core.process_parallel import SEGMENT_PREFIX, BatchLoss, ProcessPool, WorkerError
 from core.trainer import Trainer
+from tests.tiny_models import assert_same_loss, random_batch, tiny_cnn_rnn, tiny_row_rnn
 
 ROOT = Path(__file__).resolve().parents[1]
 SHM = Path("/dev/shm")
@@ -61,36 +61,8 @@ def _worker_children(pid: int) -> list[int]:
     return out
 
 
-def _row(window=None):
-    return RowRNN(input_dim=6, hidden_dim=5, num_classes=4, bptt_window=window,
-                  dtype=np.float64, seed=1)
-
-
-def _cnn():
-    return CNNRNN(channels=(3, 4), hidden_dim=5, num_classes=4, dtype=np.float64, seed=2)
-
-
-def _data(model, n, seed):
-    rng = np.random.default_rng(seed)
-    shape = (n, 7, 6) if model.kind == "row-rnn" else (n, 32, 32, 3)
-    return rng.standard_normal(shape), rng.integers(0, 4, n)
-
-
-def _assert_same(out, ref):
-    loss, grads, tr = out
-    loss1, grads1, tr1 = ref
-    assert loss == pytest.approx(loss1, rel=1e-12)
-    assert list(grads) == list(grads1)
-    for k in grads1:
-        np.testing.assert_allclose(grads[k], grads1[k], rtol=1e-10, atol=1e-13, err_msg=k)
-    np.testing.assert_allclose(tr.dh_norm, tr1.dh_norm, rtol=1e-12)
-    np.testing.assert_allclose(tr.sample_losses, tr1.sample_losses, rtol=1e-12)
-    np.testing.assert_allclose(tr.probs, tr1.probs, rtol=1e-12)
-    assert tr.bptt_cut == tr1.bptt_cut
-
-
 @pytest.mark.parametrize("make, workers, parent_part", [
-    (lambda: _row(window=3), 3, True), (_cnn, 2, False),
+    (lambda: tiny_row_rnn(window=3), 3, True), (tiny_cnn_rnn, 2, False),
 ])
 def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_part):
     model = make()
@@ -99,16 +71,16 @@ def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_par
         assert len(pool.pids) == (workers - 1 if parent_part else workers)
         assert set(pool.segments) <= _segments()
         for n, reg in [(10, 0.3), (7, 0.0), (2, 0.1), (13, 0.3)]:  # 2 < workers; 13 regrows
-            X, y = _data(model, n, seed=n)
+            X, y = random_batch(model, n, seed=n)
             ref = model.loss(X, y, reg, trace="norms")
             out = pool.loss(X, y, reg, trace="norms")
-            _assert_same(out, ref)
+            assert_same_loss(out, ref)
             again = pool.loss(X, y, reg, trace="norms")
             assert again[0] == out[0]
             assert all(np.array_equal(again[1][k], out[1][k]) for k in out[1])
             assert np.array_equal(again[2].dh_norm, out[2].dh_norm)
             threads = parallel_loss(model, X, y, reg, trace="norms", workers=workers)
-            _assert_same(out, threads)  # the thread split cuts and combines the same way
+            assert_same_loss(out, threads)  # the thread split cuts and combines the same way
             loss2, grads2 = pool.loss(X, y, reg)
             assert loss2 == pytest.approx(out[0], rel=1e-12) and list(grads2) == list(out[1])
         full = pool.loss(X[:2], y[:2], 0.0, trace=True)[2]  # a full trace: one pass
@@ -119,27 +91,27 @@ def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_par
 
 
 def test_parameters_are_shared_and_private_again_after_close():
-    model = _row()
-    X, y = _data(model, 12, seed=4)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 12, seed=4)
     pool = ProcessPool(model, 2).start()
     try:
         assert not model.params["W_hh"].flags.owndata  # a view on the shared block
         model.params["W_hh"] -= 0.2  # in place, like the optimizers: the worker sees it
-        _assert_same(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
+        assert_same_loss(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
         model.params["W_xh"] = model.params["W_xh"] * 1.5  # replaced: adopted at the next call
-        _assert_same(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
+        assert_same_loss(pool.loss(X, y, 0.1, "norms"), model.loss(X, y, 0.1, "norms"))
         shared = model.params["W_xh"]
     finally:
         pool.close()
     assert model.params["W_xh"] is not shared
-    np.testing.assert_array_equal(model.params["W_xh"], _row().params["W_xh"] * 1.5)
+    np.testing.assert_array_equal(model.params["W_xh"], tiny_row_rnn().params["W_xh"] * 1.5)
     model.params["W_hh"] += 1.0  # private memory: writable after the segments are gone
     pool.close()  # idempotent
 
 
 def test_an_exception_in_a_worker_closes_the_pool_with_one_line():
-    model = _row()
-    X, y = _data(model, 8, seed=5)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 8, seed=5)
     y[6] = 9  # no such class: only the worker's half (images 4..7) fails
     before = _segments()
     pool = ProcessPool(model, 2).start()
@@ -155,8 +127,8 @@ def test_an_exception_in_a_worker_closes_the_pool_with_one_line():
 def test_no_shared_memory_is_a_one_line_error_and_leaves_nothing(monkeypatch):
     from core import process_parallel
 
-    model = _row()
-    X, y = _data(model, 6, seed=7)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 6, seed=7)
     real = process_parallel.shared_memory.SharedMemory
     made = []
 
@@ -221,8 +193,8 @@ def test_divergence_ends_the_workers(probe):
 
 
 def test_batch_loss_with_one_worker_starts_no_process():
-    model = _row()
-    X, y = _data(model, 6, seed=6)
+    model = tiny_row_rnn()
+    X, y = random_batch(model, 6, seed=6)
     loss = BatchLoss(model, 1)
     assert loss(X, y, 0.1)[0] == model.loss(X, y, 0.1)[0]
     assert loss.pool is None

@@ -3,7 +3,7 @@ with and without truncated BPTT."""
 
 import numpy as np
 import pytest
-from gradcheck import numeric_grad_array, rel_error
+from gradcheck import assert_backward_matches, numeric_grad_array, rel_error
 
 from core import naive
 from core.errors import ConfigError
@@ -31,23 +31,15 @@ def setup(seed):
 def test_step_gradients(activation):
     x, h0, Wx, Wh, b, rng = setup(0)
     xt = x[:, 0]
-    out, cache = rnn_step_forward(xt, h0, Wx, Wh, b, activation)
-    dout = rng.standard_normal(out.shape)
-    grads = rnn_step_backward(dout, cache)
-    f = lambda: rnn_step_forward(xt, h0, Wx, Wh, b, activation)[0]  # noqa: E731
-    for g, p in zip(grads, (xt, h0, Wx, Wh, b)):
-        assert rel_error(g, numeric_grad_array(f, p, dout)) < 1e-6
+    assert_backward_matches(lambda *a: rnn_step_forward(*a, activation), rnn_step_backward,
+                            (xt, h0, Wx, Wh, b), rng)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_sequence_gradients(activation):
     x, h0, Wx, Wh, b, rng = setup(1)
-    h, cache = rnn_forward(x, h0, Wx, Wh, b, activation)
-    dh = rng.standard_normal(h.shape)
-    grads = rnn_backward(dh, cache)
-    f = lambda: rnn_forward(x, h0, Wx, Wh, b, activation)[0]  # noqa: E731
-    for g, p in zip(grads, (x, h0, Wx, Wh, b)):
-        assert rel_error(g, numeric_grad_array(f, p, dh)) < 1e-6
+    assert_backward_matches(lambda *a: rnn_forward(*a, activation), rnn_backward,
+                            (x, h0, Wx, Wh, b), rng)
 
 
 @pytest.mark.parametrize("cut", [1, 4])

@@ -114,6 +114,26 @@ def test_resume_from_last_continues_exactly(probe, tmp_path, kw, stop_at):
     assert resumed.checkpoint_dir == tmp_path / "part"
 
 
+def test_resume_fits_no_normalizer_and_uses_the_checkpoints(probe, tmp_path, monkeypatch):
+    from core.datasets import Normalizer
+
+    first = Trainer(_cfg(epochs=1), probe, checkpoint_dir=tmp_path)
+    first.run()
+    saved = load_checkpoint(tmp_path / "last.npz").normalizer
+    fits = []
+    fit = Normalizer.fit
+    monkeypatch.setattr(Normalizer, "fit", lambda self, x: fits.append(len(x)) or fit(self, x))
+    resumed = Trainer.resume_from(tmp_path / "last.npz", probe, checkpoint_dir=None,
+                                  overrides={"epochs": 2})
+    assert fits == []            # the checkpoint's normaliser replaces nothing fitted twice
+    np.testing.assert_array_equal(resumed.normalizer.mean, saved.mean)
+    np.testing.assert_array_equal(resumed.normalizer.std, saved.std)
+    Trainer(_cfg(epochs=1), probe, checkpoint_dir=None)
+    assert fits == [240]         # a new run fits one on its training split, once
+    with pytest.raises(ConfigError, match="not fitted"):
+        Trainer(_cfg(epochs=1), probe, normalizer=Normalizer("per-channel"))
+
+
 def test_resume_refuses_best_and_foreign_data(probe, tmp_path):
     Trainer(_cfg(epochs=1), probe, checkpoint_dir=tmp_path).run()
     with pytest.raises(CheckpointError, match="resume from last.npz"):
