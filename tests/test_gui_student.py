@@ -214,12 +214,13 @@ def test_continue_a_loaded_checkpoint_then_a_stopped_run(window, qtbot, tmp_path
     w.continue_button.click()
     qtbot.waitUntil(lambda: w.training_panel.step_count() >= t.step + 6, timeout=60000)
     worker = w.train_worker
+    w.stop_training()
+    qtbot.waitUntil(lambda: not w.is_training(), timeout=60000)
     # it continued: the optimizer's step count and the curves go on from the checkpoint's
+    # (read once the run has stopped: while it runs, the two counts move on between reads)
     assert worker.trainer.optimizer.t == worker.trainer.step > t.step   # Adam's own count
     xs = w.training_panel.steps.data
     np.testing.assert_array_equal(xs, np.arange(1, len(xs) + 1))
-    w.stop_training()
-    qtbot.waitUntil(lambda: not w.is_training(), timeout=60000)
     stopped = w.trainer.step
     stopped_params = {k: v.copy() for k, v in worker.stopped_params.items()}
     qtbot.waitUntil(w.continue_button.isVisible, timeout=5000)
