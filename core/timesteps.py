@@ -8,6 +8,9 @@ over: every 3x3 convolution widens the band by one row on each side, at the reso
 input. ``receptive_rows`` walks an encoder's layers back from one output row to the image rows
 that can change it; ``step_bands`` gives, per timestep, the rows the step is centred on (its
 stride band) and the rows it actually sees (its receptive field, clipped to the image).
+With ``sequence='positions'`` the CNN+RNN reads its map one position at a time (raster order,
+row by row and left to right), so a step covers a square patch: the same walk along the
+columns (the encoder is the same both ways) gives its columns.
 
 Backward factor. With the loss on the last state only, BPTT carries the gradient one step back
 as (row vectors, as in core/rnn_layers.py)
@@ -53,22 +56,50 @@ def total_stride(layers) -> int:
 
 @dataclass
 class StepBands:
-    """Per timestep, 0-based inclusive image rows: ``rows`` int (T, 2) the band the step is
-    centred on (``rows_per_step`` rows), ``seen`` int (T, 2) its receptive field."""
+    """Per timestep, 0-based inclusive ranges (first, last), int (T, 2) each: ``rows`` the image
+    rows the step is centred on (``rows_per_step`` rows), ``seen`` the rows of its receptive
+    field; ``cols`` / ``seen_cols`` the same for the image columns (every column when a step
+    reads a whole row); ``map_rows`` / ``map_cols`` the cells of the encoder's output (the
+    feature map; the image itself for the row-RNN) that the step reads."""
 
     rows_per_step: int
     rows: np.ndarray
     seen: np.ndarray
+    cols: np.ndarray | None = None
+    seen_cols: np.ndarray | None = None
+    map_rows: np.ndarray | None = None
+    map_cols: np.ndarray | None = None
 
 
-def step_bands(kind: str, n_rows: int = 32) -> StepBands:
-    """The image rows behind each timestep of model ``kind`` ('row-rnn' or 'cnn-rnn')."""
+def step_bands(kind: str, n_rows: int = 32, sequence: str = "rows",
+               n_cols: int | None = None) -> StepBands:
+    """The image rows (and columns) behind each timestep of model ``kind`` ('row-rnn' or
+    'cnn-rnn'); ``sequence`` 'rows' (one map row a step) or 'positions' (one map position a
+    step, raster order; the CNN+RNN only). ``n_cols`` defaults to ``n_rows``."""
     layers = ENCODER_LAYERS[kind]
+    if sequence not in ("rows", "positions"):
+        raise ValueError(f"unknown sequence {sequence!r}")
+    if sequence == "positions" and not layers:
+        raise ValueError(f"{kind} reads image rows; 'positions' needs an encoder")
+    n_cols = int(n_rows) if n_cols is None else int(n_cols)
     per = total_stride(layers)
-    T = int(n_rows) // per
-    rows = np.array([(t * per, t * per + per - 1) for t in range(T)], dtype=np.int64)
-    seen = np.array([receptive_rows(layers, t, n_rows) for t in range(T)], dtype=np.int64)
-    return StepBands(rows_per_step=per, rows=rows, seen=seen)
+    map_h, map_w = int(n_rows) // per, n_cols // per
+    if sequence == "rows":
+        map_r = np.arange(map_h)
+        map_c = np.full((map_h, 2), (0, map_w - 1), dtype=np.int64)
+    else:
+        t = np.arange(map_h * map_w)
+        map_r = t // map_w
+        map_c = np.stack([t % map_w, t % map_w], axis=1)
+    rows = np.stack([map_r * per, map_r * per + per - 1], axis=1).astype(np.int64)
+    seen = np.array([receptive_rows(layers, r, n_rows) for r in map_r], dtype=np.int64)
+    cols = np.stack([map_c[:, 0] * per, map_c[:, 1] * per + per - 1], axis=1).astype(np.int64)
+    seen_cols = np.array([(receptive_rows(layers, a, n_cols)[0],
+                           receptive_rows(layers, b, n_cols)[1]) for a, b in map_c],
+                         dtype=np.int64).reshape(-1, 2)
+    return StepBands(rows_per_step=per, rows=rows, seen=seen, cols=cols, seen_cols=seen_cols,
+                     map_rows=np.stack([map_r, map_r], axis=1).astype(np.int64),
+                     map_cols=map_c.astype(np.int64))
 
 
 def activation_derivative(hidden: np.ndarray, activation: str) -> np.ndarray:
@@ -114,6 +145,24 @@ class BackwardFactors:
         return float(np.exp(np.log(s).mean())) if s.size else float("nan")
 
 
+def measured_factors(dh: np.ndarray, bptt_cut: int | None = None) -> np.ndarray:
+    """||dl/dh_{t-1}|| / ||dl/dh_t|| per backward step, for any cell.
+
+    dh: (T, H) dl/dh_t of one pass (zeros before the cut) -> float64 (T,), index t = the step
+    from h_t back to h_{t-1}; NaN for t = 0, before the cut and where ||dl/dh_t|| = 0.
+    """
+    norms = np.linalg.norm(np.asarray(dh, dtype=np.float64), axis=1)
+    T = len(norms)
+    measured = np.full(T, np.nan)
+    first = max(int(bptt_cut or 0) + 1, 1)
+    ok = np.arange(T) >= first
+    ok &= norms > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.r_[np.nan, norms[:-1] / norms[1:]] if T else np.zeros(0)
+    measured[ok] = ratio[ok]
+    return measured
+
+
 def backward_factors(hidden: np.ndarray, dh: np.ndarray, W_hh: np.ndarray, activation: str,
                      bptt_cut: int | None = None) -> BackwardFactors:
     """Measure the per-step backward factor along one trajectory.
@@ -132,14 +181,7 @@ def backward_factors(hidden: np.ndarray, dh: np.ndarray, W_hh: np.ndarray, activ
     if T > 1:
         JJt = d[1:, :, None] * gram[None] * d[1:, None, :]
         sigma[1:] = np.sqrt(np.maximum(np.linalg.eigvalsh(JJt)[:, -1], 0.0))
-    norms = np.linalg.norm(g, axis=1)
-    measured = np.full(T, np.nan)
-    first = max(int(bptt_cut or 0) + 1, 1)
-    ok = np.arange(T) >= first
-    ok &= norms > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.r_[np.nan, norms[:-1] / norms[1:]] if T else np.zeros(0)
-    measured[ok] = ratio[ok]
+    measured = measured_factors(g, bptt_cut)
     whh_sigma = float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))) if W.size else 0.0
     rho = float(np.abs(np.linalg.eigvals(W)).max()) if W.size else 0.0
     return BackwardFactors(measured=measured, jacobian_sigma=sigma,
