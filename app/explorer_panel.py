@@ -562,9 +562,8 @@ class ExplorerPanel(QtWidgets.QWidget):
         if cell == "lstm":
             self.grad_frame.set_title("Backward pass: ||dl/dh_t|| and ||dl/dc_t|| (log scale)")
             self.grad_frame.set_caption(
-                "Triangles: the gradient on the cell state, multiplied only by f_t per step "
-                "back; where it stays level as ||dl/dh_t|| falls, the forget gate keeps it "
-                "alive.")
+                "Triangles: ||dl/dc_t||, multiplied only by f_t per step back; where it stays "
+                "level, the forget gate keeps the gradient alive.")
         elif cell == "gru":
             self.grad_frame.set_title("Backward pass: ||dl/dh_t|| (log scale)")
             self.grad_frame.set_caption(

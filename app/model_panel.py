@@ -20,7 +20,7 @@ from app.train_worker import APP_WORKERS
 from core.config import TrainConfig
 from core.errors import ConfigError
 from core.names import ACTIVATIONS, DEFAULT_HIDDEN, INITS, OPTIMIZERS, PRESETS, TIMESTEPS
-from core.names import CELLS as CELL_NAMES
+from core.names import CELL_KINDS as CELL_NAMES
 from core.names import CLIP_MODES as CLIP_NAMES
 from core.names import MODEL_KINDS as MODEL_NAMES
 from core.names import SEQUENCES as SEQUENCE_NAMES

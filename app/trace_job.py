@@ -17,7 +17,7 @@ from core.clipping import clip_gradients
 from core.datasets import Normalizer
 from core.gate_stats import gate_stats
 from core.models import build_model
-from core.names import CELLS
+from core.names import CELL_KINDS
 from core.timesteps import backward_factors, measured_factors, step_bands
 
 
@@ -62,7 +62,7 @@ def model_text(snap: dict) -> str:
     if c.get("sequence") == "positions":
         name += " over 64 positions"
     cell = c.get("cell", "rnn")
-    what = c.get("activation") if cell == "rnn" else CELLS.get(cell, cell)
+    what = c.get("activation") if cell == "rnn" else CELL_KINDS.get(cell, cell)
     return f"{name}, H = {c.get('hidden_dim')}, {what} — {snap.get('label', '')}"
 
 

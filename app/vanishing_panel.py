@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.eigen_plot import EigenPlot
 from app.fill_scroll_area import FillScrollArea
+from app.fitted_label import FittedLabel
 from app.gate_saturation_plot import GateSaturationPlot
 from app.grad_norm_plot import GradNormPlot
 from app.log_axis import DecadeLogAxis, decade_range
@@ -32,7 +33,6 @@ from app.plot_style import (
     MUTED,
     SUBTLE,
     legend_below,
-    reserve_wrapped_height,
 )
 
 MAX_COLUMNS = 1500  # grad-through-time columns drawn (older steps are averaged together)
@@ -122,20 +122,20 @@ def spectrum_sentence(rho: float, whh_sigma: float, measured, jacobian_sigma, me
             f"{'keeps its size' if measured_dir == 'keep' else 'shrinks'}.")
 
 
-SATURATION_CAPTION = ("One point per unit and gate over {n} how often it is shut (x) against "
-                      "open (y); look for forget gates high on the left edge: units that keep "
-                      "their memory almost always.")
+SATURATION_CAPTION = ("Karpathy et al. 2015: one point per unit and gate over {n} how often "
+                      "it is shut (x) against open (y); look for forget gates high on the left "
+                      "edge, units that keep their memory almost always.")
+MEMORY_CAPTION = ("1 / (1 − mean {gate}) steps per unit, sorted; units above the dashed line T "
+                  "keep their state (and pass the gradient back) across the whole sequence.")
 
 # What replaces the W_hh spectrum for a gated cell (the eigenvalue frame's text).
 GATED_SPECTRUM = {
-    "lstm": ("An LSTM's W_hh is (H, 4H): no spectrum decides its gradient. Along the cell "
-             "state each step back multiplies dl/dc by the forget gate f_t, unit by unit, "
-             "with no weight matrix and no tanh' in the way: where f stays near 1 the "
-             "gradient passes almost unchanged (see the memory lengths)."),
-    "gru": ("A GRU's W_hh is (H, 3H): no spectrum decides its gradient. Its direct path "
-            "h_t-1 → h_t multiplies dl/dh by the update gate z_t, unit by unit, with no "
-            "weight matrix in the way: where z stays near 1 the gradient passes almost "
-            "unchanged (see the memory lengths)."),
+    "lstm": ("An LSTM's W_hh is (H, 4H): no spectrum rules its gradient. Instead each step "
+             "back multiplies dl/dc by the forget gate f_t, unit by unit, with no matrix in "
+             "the way: where f ≈ 1 it passes unchanged (memory lengths above)."),
+    "gru": ("A GRU's W_hh is (H, 3H): no spectrum rules its gradient. Instead its direct "
+            "path multiplies dl/dh by the update gate z_t each step back, unit by unit: "
+            "where z ≈ 1 it passes unchanged (memory lengths above)."),
 }
 
 
@@ -212,7 +212,7 @@ class VanishingPanel(QtWidgets.QWidget):
         self._T = 32
         self._gtt_steps = (0, 1, 1)
         self.profile = GradNormPlot(object_name="vanishingGradPlot", cursor=False)
-        self.ratio_label = QtWidgets.QLabel("Train or load a model to see its gradients.")
+        self.ratio_label = FittedLabel("Train or load a model to see its gradients.")
         self.ratio_label.setObjectName("ratioLabel")
         self.ratio_label.setWordWrap(True)
         self.ratio_label.setTextFormat(QtCore.Qt.RichText)
@@ -261,14 +261,12 @@ class VanishingPanel(QtWidgets.QWidget):
         self.saturation = GateSaturationPlot()
         self.memory = MemoryLengthPlot()
         self.saturation_frame = PlotFrame(
-            "Gate saturation (Karpathy et al. 2015)", self.saturation,
+            "Gate saturation", self.saturation,
             SATURATION_CAPTION.format(n="a batch of"), export_name="gate_saturation")
         self.memory_frame = PlotFrame(
-            "Memory length 1/(1 − mean f) per unit", self.memory,
-            "Units above the dashed line T keep their state (and pass the gradient back) "
-            "across the whole sequence; look for how many do.", export_name="memory_length")
+            "Memory length per unit", self.memory, MEMORY_CAPTION.format(gate="f"),
+            export_name="memory_length")
         self.eigen_frame.caption.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
-        self.ratio_label.installEventFilter(self)
         for frame in (self.saturation_frame, self.memory_frame):
             frame.setVisible(False)
         self.cell = "rnn"
@@ -286,10 +284,17 @@ class VanishingPanel(QtWidgets.QWidget):
         bottom = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
         bottom.setObjectName("vanishingBottomSplitter")
         bottom.addWidget(self.gtt_frame)
-        bottom.addWidget(self.eigen_frame)
         bottom.addWidget(self.saturation_frame)
-        bottom.addWidget(self.memory_frame)
-        bottom.setSizes([600, 400, 400, 400])
+        # the spectrum (vanilla cell), or the memory lengths above the few lines that say why
+        # a gated cell has no spectrum
+        right = QtWidgets.QWidget()
+        self.spectrum_column = QtWidgets.QVBoxLayout(right)
+        self.spectrum_column.setContentsMargins(0, 0, 0, 0)
+        self.spectrum_column.setSpacing(4)
+        self.spectrum_column.addWidget(self.memory_frame, 1)
+        self.spectrum_column.addWidget(self.eigen_frame, 1)
+        bottom.addWidget(right)
+        bottom.setSizes([600, 400, 400])
         self.bottom_splitter = bottom
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.addWidget(row)
@@ -339,7 +344,6 @@ class VanishingPanel(QtWidgets.QWidget):
             who = "batch mean" if tr.get("batch_dc_norm") is not None else "this image"
             lines.append(f"<b>Cell state ||dl/dc_t||, {who}:</b> {ratio_sentence(dc, cut)}")
         self.ratio_label.setText("<br>".join(lines))
-        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
         self._T = int(tr.get("T") or len(g))
         if not self.hist_rows:
             self._show_empty_history()
@@ -370,7 +374,7 @@ class VanishingPanel(QtWidgets.QWidget):
         if stats is not None:
             gate = stats["keep_gate"]
             self.memory.set_memory(stats["memory_steps"], self._T, gate=gate)
-            self.memory_frame.set_title(f"Memory length 1/(1 − mean {gate}) per unit")
+            self.memory_frame.set_caption(MEMORY_CAPTION.format(gate=gate))
             self.saturation_frame.set_caption(SATURATION_CAPTION.format(
                 n=f"{stats['samples'] // max(1, self._T)} validation images:"))
 
@@ -382,13 +386,10 @@ class VanishingPanel(QtWidgets.QWidget):
         self.eigen_frame.export_button.setEnabled(not gated)
         self.saturation_frame.setVisible(gated)
         self.memory_frame.setVisible(gated)
-        # the text that replaces the spectrum needs less room than the plots beside it
-        self.bottom_splitter.setSizes([600, 250, 400, 400] if gated else [600, 400, 0, 0])
+        # the text that replaces the spectrum takes only the room it needs
+        self.spectrum_column.setStretchFactor(self.eigen_frame, 0 if gated else 1)
+        self.bottom_splitter.setSizes([600, 400, 400] if gated else [600, 0, 400])
 
-    def eventFilter(self, obj, ev):
-        if obj is self.ratio_label and ev.type() == QtCore.QEvent.Resize:
-            reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
-        return False
 
     # --- training-wide history ----------------------------------------------------------------
     def clear_history(self):
@@ -458,10 +459,6 @@ class VanishingPanel(QtWidgets.QWidget):
         self.gtt_image.setRect(0.5, x0, T, x1 - x0)
         self._set_t_ticks(T)
         self._gtt_steps = (x0, x1, img.shape[0])
-
-    def resizeEvent(self, ev):
-        super().resizeEvent(ev)
-        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
 
     def showEvent(self, ev):
         super().showEvent(ev)

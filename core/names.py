@@ -84,7 +84,7 @@ PRESETS: dict[str, dict] = {
 
 # Recurrent cells -> label ('activation' applies to 'rnn' only); core.cells.CELLS holds their
 # layer functions.
-CELLS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+CELL_KINDS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
 # How the CNN+RNN unrolls its 8 x 8 feature map: 'rows' = T 8 map rows (D = 8 * C2),
 # 'positions' = T 64 map positions in raster order, row by row and left to right (D = C2).
 SEQUENCES = {"rows": "8 map rows (T = 8)", "positions": "64 map positions (T = 64)"}
