@@ -678,10 +678,13 @@ class ExplorerPanel(QtWidgets.QWidget):
             w = None if w is None else np.asarray(w, dtype=np.float64)
             if w is not None and w.sum() > 0 and t > 1:
                 extra += (f" This step adds {w[t - 1]:.2e} to dW_hh "
-                          f"({w[t - 1] / w.sum():.0%} of all steps' parts).")
-        path = "W_hh" if cell == "rnn" else "the gates"
+                          f"({w[t - 1] / w.sum():.0%} of all steps' parts)." if cell == "rnn"
+                          else f" Adds {w[t - 1]:.2e} to dW_hh ({w[t - 1] / w.sum():.0%}).")
+        if cell != "rnn":   # more to say per step: the same three lines, fewer words
+            self.narration.setText(f"<b>Backward, {step}</b> ({reads}): {extra}")
+            return
         self.narration.setText(
-            f"<b>Backward, {step}:</b> the error flows back from the output through {path} "
+            f"<b>Backward, {step}:</b> the error flows back from the output through W_hh "
             f"to h_{t} ({reads}). {extra}")
 
     def _gate_words(self, t: int) -> str:
@@ -716,10 +719,10 @@ class ExplorerPanel(QtWidgets.QWidget):
         gates = tr.get("gates") or {}
         if tr.get("dc_norm_t") is not None and "f" in gates:
             dc = float(tr["dc_norm_t"][t - 1])
-            text = f" Along the cell state ||dl/dc_{t}|| = {dc:.2e}"
+            text = f" Cell state: ||dl/dc_{t}|| = {dc:.2e}"
             if t < self.T:
                 f = float(np.mean(gates["f"][t]))
-                text += f"; back from c_{t + 1} only ⊙ f_{t + 1} (mean {f:.2f}), no W_hh."
+                text += f", from c_{t + 1} only ⊙ f_{t + 1} (mean {f:.2f}), no W_hh."
             return text + ("" if t < self.T else ".")
         if "z" in gates and t < self.T:
             z = float(np.mean(gates["z"][t]))

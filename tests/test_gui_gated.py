@@ -348,3 +348,26 @@ def test_a_cell_the_engine_lacks_is_a_form_error(qtbot, monkeypatch):
     p.cell_combo.setCurrentIndex(p.cell_combo.findData("lstm"))
     assert "cell 'lstm' is not available" in p.error_label.text()
     assert not p.is_valid()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_narration_fits_its_fixed_lines(gated, qtbot, cell):
+    """The gate sentences make the narration longer; at a 1100 px wide explorer every frame's
+    text must still fit the fixed height (the playback controls above never move)."""
+    from app.explorer_panel import ExplorerPanel
+
+    e = ExplorerPanel()
+    qtbot.addWidget(e)
+    e.split_sizes = {"val": 10}
+    e.index_spin.setRange(0, 9)
+    e.resize(1100, 700)
+    e.show()
+    qtbot.waitExposed(e)
+    e.set_trace(_trace(cell))
+    heights = set()
+    for frame in range(1, 2 * e.T + 1):
+        e.set_frame(frame)
+        heights.add(e.narration.height())
+        assert e.narration.heightForWidth(e.narration.width()) <= e.narration.height(), \
+            e.narration.text()
+    assert len(heights) == 1
