@@ -10,6 +10,12 @@ for the row-RNN, a 4-row band with a wider receptive field for the CNN+RNN, whos
 called feature-map steps in every text. The narration has a fixed height of a few lines, so the
 playback controls above it stay where they are whatever it says.
 
+Gated cells (LSTM, GRU): the heatmap's selector shows h_t, the LSTM's cell state c_t or any
+gate in the same unit x timestep layout; the backward plot adds ||dl/dc_t|| for the LSTM; the
+narration says what the forget gate (GRU: the update gate z) did at the step for this image.
+With the CNN+RNN reading its map position by position (T = 64) the band on the image is the
+step's square patch and its receptive field.
+
 The panel only displays the dict app.trace_job.explorer_trace returns; it asks for one with
 ``imageRequested(split, index)`` and never computes anything itself.
 """
@@ -33,6 +39,26 @@ from app.step_probs_plot import StepProbsPlot
 from app.thumbnail_strip import ThumbnailStrip
 
 NARRATION_LINES = 3   # the longest narration fits in three lines at a 1100 px wide window
+
+# What the heatmap can show, in the selector's order: name -> (selector text, sentence).
+QUANTITIES = {
+    "h": ("h_t hidden state", "Each column is the memory after reading a row. Units that keep "
+          "their colour across columns carry information forward; columns that wash out "
+          "forget."),
+    "c": ("c_t cell state", "The LSTM's long-term memory: a unit that keeps its colour over "
+          "many columns is a forget gate near 1 holding a value."),
+    "i": ("i_t input gate", "Bright = open: how much of the candidate g_t is written into c_t "
+          "at each step."),
+    "f": ("f_t forget gate", "Bright = keep: how much of c_t-1 survives each step; dark "
+          "columns are where the cell forgets (and the gradient along c stops)."),
+    "o": ("o_t output gate", "Bright = open: how much of tanh(c_t) the unit shows as h_t."),
+    "g": ("g_t candidate", "The value -1..1 the LSTM would write into c_t, before the input "
+          "gate scales it."),
+    "z": ("z_t update gate", "Bright = keep: h_t = (1 - z) n_t + z h_t-1, so a bright unit "
+          "holds its state (and passes the gradient back) unchanged."),
+    "r": ("r_t reset gate", "Dark = ignore the old state when forming the candidate n_t."),
+    "n": ("n_t candidate", "The new value -1..1 the GRU mixes in where z is dark."),
+}
 
 SPEEDS = [("1 row/s", 1000), ("2 rows/s", 500), ("5 rows/s", 200), ("10 rows/s", 100),
           ("20 rows/s", 50)]
@@ -110,10 +136,15 @@ class ExplorerPanel(QtWidgets.QWidget):
             "CNN+RNN: the mean over the conv channels at each feature-map step.",
             export_name="explorer_feature_map")
         self.heat_frame = PlotFrame(
-            "Hidden state h_t (unit x timestep)", self.heatmap,
-            "Each column is the memory after reading a row. Units that keep their colour "
-            "across columns carry information forward; columns that wash out forget.",
+            "Hidden state h_t (unit x timestep)", self.heatmap, QUANTITIES["h"][1],
             export_name="explorer_hidden")
+        self.quantity_combo = QtWidgets.QComboBox()
+        self.quantity_combo.setObjectName("heatmapQuantityCombo")
+        self.quantity_combo.setToolTip("What the heatmap shows: the hidden state, the LSTM's "
+                                       "cell state or one of the gates (each on its own scale)")
+        self.quantity_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
+        self.quantity_combo.setVisible(False)
+        self.heat_frame.add_header_widget(self.quantity_combo)
         self.probs_legend = QtWidgets.QLabel("")
         self.probs_legend.setObjectName("probsLegend")
         self.probs_legend.setTextFormat(QtCore.Qt.RichText)
@@ -226,6 +257,7 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.speed_combo.currentIndexChanged.connect(self._speed_changed)
         self.split_combo.currentTextChanged.connect(self._split_changed)
         self.index_spin.valueChanged.connect(self._request)
+        self.quantity_combo.currentIndexChanged.connect(self._quantity_changed)
         self.random_button.clicked.connect(self.pick_random)
         self.thumbs.picked.connect(self.index_spin.setValue)
         self.follow_check.toggled.connect(self.followChanged)
@@ -417,32 +449,36 @@ class ExplorerPanel(QtWidgets.QWidget):
         cnn = tr["kind"] == "cnn-rnn"
         step_rows = np.asarray(tr["step_rows"])
         self.image_view.set_image(tr["image"], rows_per_step=int(tr["rows_per_step"]))
-        self.image_view.set_step_rows(step_rows, tr["seen_rows"])
+        self.image_view.set_step_rows(step_rows, tr["seen_rows"], tr.get("step_cols"),
+                                      tr.get("seen_cols"))
         self.image_view.set_marked_rows(self.cue_rows)
         self.feature_frame.setVisible(cnn)
-        cue_steps = None
+        cue_steps = over = None
         if self.cue_rows is not None:
             a, b = self.cue_rows
             over = np.flatnonzero((step_rows[:, 1] >= a) & (step_rows[:, 0] <= b))
             cue_steps = (int(over[0]) + 1, int(over[-1]) + 1) if over.size else None
         if cnn and tr.get("seq") is not None:
             width = tr["image"].shape[1] // int(tr["rows_per_step"])
-            self.feature_view.set_sequence(tr["seq"], width=width)
-            self.feature_view.set_marked_rows(
-                None if cue_steps is None else (cue_steps[0] - 1, cue_steps[1] - 1))
-            mid = min(T - 1, T // 2)
-            (r0, r1), (s0, s1) = step_rows[mid], tr["seen_rows"][mid]
-            self.feature_frame.set_caption(
-                f"Colour: the mean over the {self.feature_view.channels} channels of the second "
-                f"conv block (after ReLU) at each feature-map step and column. A step is "
-                f"centred on {r1 - r0 + 1} image rows but sees {s1 - s0 + 1} (e.g. step "
-                f"{mid + 1}: rows {r0 + 1}–{r1 + 1}, sees {s0 + 1}–{s1 + 1}; lighter band).")
+            self.feature_view.set_sequence(tr["seq"], width=width,
+                                           sequence=tr.get("sequence", "rows"))
+            if tr.get("map_rows") is not None:
+                self.feature_view.set_step_rows(tr["map_rows"], None, tr.get("map_cols"))
+            map_rows = tr.get("map_rows")
+            marked = None
+            if cue_steps is not None:
+                marked = ((int(map_rows[over[0], 0]), int(map_rows[over[-1], 1]))
+                          if map_rows is not None else (cue_steps[0] - 1, cue_steps[1] - 1))
+            self.feature_view.set_marked_rows(marked)
+            self.feature_frame.set_caption(self._feature_caption(tr))
         self.grad_norm.set_cue_steps(cue_steps)
-        self.heatmap.set_hidden(tr["hidden"], tr.get("activation", "tanh"))
+        self._set_quantities(tr)
         self.step_probs.set_probs(tr["step_probs"], tr["class_names"], tr["label"])
         self.probs_legend.setText(self.step_probs.legend_html())
         self.grad_norm.set_norms(tr["dh_norm_t"], tr.get("bptt_cut"),
-                                 weight_norms=tr.get("dWhh_norm_t"))
+                                 weight_norms=tr.get("dWhh_norm_t"),
+                                 cell_norms=tr.get("dc_norm_t"))
+        self._set_grad_texts(tr)
         batch = tr.get("batch_size")
         batch_text = f"a batch of {batch} images" if batch else "a batch"
         self.clip_view.set_scope(
@@ -470,6 +506,76 @@ class ExplorerPanel(QtWidgets.QWidget):
             f"<span style='color:{SUBTLE}'>loss {tr['loss']:.3f}</span>{cue}")
         self.model_label.setText(tr.get("model_text", ""))
         self.set_frame(2 * T if first else self.frame)
+
+    def _feature_caption(self, tr: dict) -> str:
+        T = int(tr["T"])
+        step_rows, seen = tr["step_rows"], tr["seen_rows"]
+        mid = min(T - 1, T // 2)
+        (r0, r1), (s0, s1) = step_rows[mid], seen[mid]
+        if tr.get("sequence") == "positions":
+            (c0, c1), (q0, q1) = tr["step_cols"][mid], tr["seen_cols"][mid]
+            return (f"Colour: the mean over the {self.feature_view.channels} channels at each "
+                    f"map position; the RNN reads one position (all its channels) a step, row "
+                    f"by row. A position covers a {r1 - r0 + 1}x{c1 - c0 + 1} patch but sees "
+                    f"{s1 - s0 + 1}x{q1 - q0 + 1} pixels (e.g. step {mid + 1}: rows "
+                    f"{r0 + 1}–{r1 + 1}, columns {c0 + 1}–{c1 + 1}; lighter square).")
+        return (f"Colour: the mean over the {self.feature_view.channels} channels of the "
+                f"second conv block (after ReLU) at each feature-map step and column. A step "
+                f"is centred on {r1 - r0 + 1} image rows but sees {s1 - s0 + 1} (e.g. step "
+                f"{mid + 1}: rows {r0 + 1}–{r1 + 1}, sees {s0 + 1}–{s1 + 1}; lighter band).")
+
+    def _set_quantities(self, tr: dict):
+        """Fill the heatmap and its selector with what this trace holds (h, c, the gates)."""
+        quantities = {"h": tr["hidden"]}
+        if tr.get("cell") is not None:
+            quantities["c"] = tr["cell"]
+        for name, values in (tr.get("gates") or {}).items():
+            quantities[name] = values
+        shown = self.quantity_combo.currentData()
+        self.quantity_combo.blockSignals(True)
+        self.quantity_combo.clear()
+        for name in quantities:
+            self.quantity_combo.addItem(QUANTITIES.get(name, (name, ""))[0], name)
+        keep = shown if shown in quantities else "h"
+        self.quantity_combo.setCurrentIndex(self.quantity_combo.findData(keep))
+        self.quantity_combo.blockSignals(False)
+        self.quantity_combo.setVisible(len(quantities) > 1)
+        self.heatmap.set_quantities(quantities, tr.get("activation") or "tanh", show=keep)
+        self._heat_texts(keep)
+
+    def _heat_texts(self, name: str):
+        label, sentence = QUANTITIES.get(name, (name, ""))
+        # with the selector beside it the title need not repeat what is shown
+        self.heat_frame.set_title("Unit x timestep" if self.quantity_combo.count() > 1
+                                  else "Hidden state h_t (unit x timestep)")
+        self.heat_frame.set_caption(sentence)
+
+    def _quantity_changed(self, index: int):
+        name = self.quantity_combo.itemData(index)
+        if name is None or name not in self.heatmap.quantities:
+            return
+        self.heatmap.show_quantity(name)
+        self._heat_texts(name)
+
+    def _set_grad_texts(self, tr: dict):
+        cell = tr.get("cell_type", "rnn")
+        if cell == "lstm":
+            self.grad_frame.set_title("Backward pass: ||dl/dh_t|| and ||dl/dc_t|| (log scale)")
+            self.grad_frame.set_caption(
+                "Triangles: ||dl/dc_t||, multiplied only by f_t per step back; where it stays "
+                "level, the forget gate keeps the gradient alive.")
+        elif cell == "gru":
+            self.grad_frame.set_title("Backward pass: ||dl/dh_t|| (log scale)")
+            self.grad_frame.set_caption(
+                "Flowing left, the direct path multiplies the gradient by z_t per step: units "
+                "with z near 1 pass it on, so a level curve means the gates keep it alive.")
+        else:
+            self.grad_frame.set_title(
+                "Backward pass: ||dl/dh_t|| and each step's part of dW_hh (log scale)")
+            self.grad_frame.set_caption(
+                "The gradient starts at the last step and flows left; a steady fall to the left "
+                "is the vanishing gradient. Squares: what step t adds to dW_hh "
+                "(h_t-1ᵀ da_t).")
 
     def set_frame(self, frame: int):
         """Move to ``frame`` in 1..2T (clamped) and update every view."""
@@ -517,6 +623,12 @@ class ExplorerPanel(QtWidgets.QWidget):
         r0, r1 = (int(v) for v in tr["step_rows"][t - 1])
         if tr["kind"] != "cnn-rnn":
             return f"step {t}", f"image row {r0 + 1}"
+        if tr.get("sequence") == "positions":
+            (c0, c1) = (int(v) for v in tr["step_cols"][t - 1])
+            mr, mc = int(tr["map_rows"][t - 1][0]), int(tr["map_cols"][t - 1][0])
+            return (f"position step {t}",
+                    f"map position ({mr + 1}, {mc + 1}) (image rows {r0 + 1}–{r1 + 1}, "
+                    f"columns {c0 + 1}–{c1 + 1})")
         s0, s1 = (int(v) for v in tr["seen_rows"][t - 1])
         return (f"feature-map step {t}",
                 f"feature-map step {t} (image rows {r0 + 1}–{r1 + 1}, seeing {s0 + 1}–{s1 + 1})")
@@ -526,6 +638,14 @@ class ExplorerPanel(QtWidgets.QWidget):
         T = self.T
         names = tr["class_names"]
         step, reads = self._step_words(t)
+        cell = tr.get("cell_type", "rnn")
+        if forward and cell != "rnn" and tr.get("gates"):
+            k, p = self.step_probs.predicted_at(t)
+            self.narration.setText(
+                f"<b>Forward, {step} of {T}:</b> the {cell.upper()} reads {reads}. "
+                f"{self._gate_words(t)} Stopped here it would say <b>{names[k]}</b> "
+                f"({p:.0%}).")
+            return
         if forward:
             k, p = self.step_probs.predicted_at(t)
             act = tr.get("activation", "tanh")
@@ -549,15 +669,66 @@ class ExplorerPanel(QtWidgets.QWidget):
                 f = float(tr["factor_measured"][t])
                 sigma = float(tr["factor_sigma"][t])
                 if np.isfinite(f):
-                    extra += (f" The step back from h_{t + 1} multiplied it by {f:.2f} "
-                              f"(at most σ_max(J) = {sigma:.2f}).")
-            w = np.asarray(tr["dWhh_norm_t"], dtype=np.float64)
-            if w.sum() > 0 and t > 1:
+                    extra += f" The step back from h_{t + 1} multiplied it by {f:.2f}"
+                    extra += (f" (at most σ_max(J) = {sigma:.2f})." if np.isfinite(sigma)
+                              else ".")
+            if cell != "rnn":
+                extra += self._gate_gradient_words(t)
+            w = tr.get("dWhh_norm_t")
+            w = None if w is None else np.asarray(w, dtype=np.float64)
+            if w is not None and w.sum() > 0 and t > 1:
                 extra += (f" This step adds {w[t - 1]:.2e} to dW_hh "
-                          f"({w[t - 1] / w.sum():.0%} of all steps' parts).")
+                          f"({w[t - 1] / w.sum():.0%} of all steps' parts)." if cell == "rnn"
+                          else f" Adds {w[t - 1]:.2e} to dW_hh ({w[t - 1] / w.sum():.0%}).")
+        if cell != "rnn":   # more to say per step: the same three lines, fewer words
+            self.narration.setText(f"<b>Backward, {step}</b> ({reads}): {extra}")
+            return
         self.narration.setText(
-            f"<b>Backward, {step}:</b> the error flows back from the output through W_hh to "
-            f"h_{t} ({reads}). {extra}")
+            f"<b>Backward, {step}:</b> the error flows back from the output through W_hh "
+            f"to h_{t} ({reads}). {extra}")
+
+    def _gate_words(self, t: int) -> str:
+        """What the keep gate did at forward step ``t`` (1-based) for this image."""
+        tr = self.trace
+        gates = tr["gates"]
+        if "f" in gates and tr.get("cell") is not None:
+            f = np.asarray(gates["f"][t - 1], dtype=np.float64)
+            i = np.asarray(gates["i"][t - 1], dtype=np.float64)
+            high = float(np.mean(f > 0.9))
+            if t == 1:
+                return (f"Forget gate mean f_1 = {f.mean():.2f}, but c_0 = 0: there is nothing "
+                        f"to keep yet, so c_1 = i_1 ⊙ g_1 (mean input gate {i.mean():.2f}).")
+            c_prev = np.asarray(tr["cell"][t - 2], dtype=np.float64)
+            before = float(np.linalg.norm(c_prev))
+            kept = float(np.linalg.norm(f * c_prev)) / before if before > 0 else float("nan")
+            kept_words = (f"c_{t} keeps {kept:.0%} of c_{t - 1} (by norm)"
+                          if np.isfinite(kept) else f"c_{t - 1} = 0, nothing to keep")
+            return (f"Forget gate: mean f_{t} = {f.mean():.2f}, {high:.0%} of units above 0.9; "
+                    f"{kept_words} and writes i ⊙ g on top (mean input gate {i.mean():.2f}).")
+        if "z" in gates:
+            z = np.asarray(gates["z"][t - 1], dtype=np.float64)
+            high = float(np.mean(z > 0.9))
+            return (f"Update gate: mean z_{t} = {z.mean():.2f}, {high:.0%} of units above 0.9: "
+                    f"h_{t} = (1 − z) n_{t} + z h_{t - 1} keeps {z.mean():.0%} of h_{t - 1} on "
+                    f"average and takes the rest from the candidate n_{t}.")
+        return ""
+
+    def _gate_gradient_words(self, t: int) -> str:
+        """How the keep gate passes the gradient back at step ``t`` (1-based)."""
+        tr = self.trace
+        gates = tr.get("gates") or {}
+        if tr.get("dc_norm_t") is not None and "f" in gates:
+            dc = float(tr["dc_norm_t"][t - 1])
+            text = f" Cell state: ||dl/dc_{t}|| = {dc:.2e}"
+            if t < self.T:
+                f = float(np.mean(gates["f"][t]))
+                text += f", from c_{t + 1} only ⊙ f_{t + 1} (mean {f:.2f}), no W_hh."
+            return text + ("" if t < self.T else ".")
+        if "z" in gates and t < self.T:
+            z = float(np.mean(gates["z"][t]))
+            return (f" The direct path multiplies it by z_{t + 1} (mean {z:.2f}) on top of "
+                    "the path through W_hh.")
+        return ""
 
     def _slider_moved(self, t: int):
         if self.trace is None:

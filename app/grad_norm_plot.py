@@ -10,6 +10,12 @@ gradient that reaches them is what teaches the network to remember the cue.
 In the explorer a second curve shows where the weight gradient comes from: the norm of step t's
 term h_{t-1}^T da_t of dW_hh (the terms of all steps add up to dW_hh). A step whose hidden
 gradient has vanished adds almost nothing to the weights, whatever its input was.
+
+For the LSTM a second gradient is drawn on the same axis: ||dl/dc_t||, the part carried by the
+cell state. Backwards along c it is only multiplied by the forget gate f_t (elementwise, no
+weight matrix, no squashing derivative), the "constant error carousel" that keeps it alive where
+||dl/dh_t|| of a vanilla cell would have vanished. Every curve's legend entry sits under the
+plot, never over its data.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from app.plot_style import (
     WEIGHT_GRAD,
     legend_below,
 )
+
+CELL_GRAD = "#e65100"   # ||dl/dc_t||, the LSTM's cell-state gradient
 
 
 def _positive(v: np.ndarray) -> np.ndarray:
@@ -82,6 +90,23 @@ class GradNormPlot(pg.PlotWidget):
             lambda x, y: f"step t={int(x)} adds ||h_{{t-1}}ᵀ da_t|| = {y:.3e} to dW_hh")
         self.weight_curve.setVisible(False)
         self.weight_norms = None
+        self.batch_cell_curve = pi.plot([], [], pen=pg.mkPen(CELL_GRAD, width=1.5,
+                                                             style=pg.QtCore.Qt.DashLine))
+        self.batch_cell_curve.hover_format = (
+            lambda x, y: f"batch mean, t={int(x)}: ||dl/dc_t|| = {y:.3e}")
+        self.batch_cell_curve.setVisible(False)
+        self.cell_curve = pi.plot([], [], pen=pg.mkPen(CELL_GRAD, width=2), symbol="t",
+                                  symbolSize=7, symbolBrush=CELL_GRAD, symbolPen=None,
+                                  connect="finite")
+        self.cell_curve.hover_format = (
+            lambda x, y: f"this image, t={int(x)}: ||dl/dc_t|| = {y:.3e}")
+        self.cell_curve.setVisible(False)
+        # named for the CSV export only: a name given to plot() would put a hidden curve
+        # in the legend
+        self.cell_curve.opts["name"] = "dl/dc_t this image"
+        self.batch_cell_curve.opts["name"] = "dl/dc_t batch mean"
+        self.cell_norms = None
+        self._legend_labels = {self.batch_curve: "batch mean", self.curve: "this image"}
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=2))
         pi.addItem(self.cursor, ignoreBounds=True)
         self.show_cursor = cursor   # the explorer's current timestep; off in the vanishing tab
@@ -90,28 +115,52 @@ class GradNormPlot(pg.PlotWidget):
         self.t_from = 1
         self.setMinimumSize(220, 150)
 
+    def _legend_entry(self, item, label: str, on: bool):
+        item.setVisible(on)
+        self._legend_labels[item] = label if on else None
+        self._sync_legend()
+
+    def _sync_legend(self):
+        """The legend lists the drawn curves in a fixed order, with no gaps (pyqtgraph leaves
+        a removed entry's grid cell empty, and the fixed-height legend would cut the last)."""
+        order = (self.batch_curve, self.curve, self.weight_curve, self.cell_curve,
+                 self.batch_cell_curve)
+        want = [(item, self._legend_labels.get(item)) for item in order]
+        want = [(item, label) for item, label in want if label]
+        have = [(sample.item, label.text) for sample, label in self.legend.items]
+        if have != want:
+            self.legend.clear()
+            for item, label in want:
+                self.legend.addItem(item, label)
+
     def set_norms(self, norms: np.ndarray, cut: int | None = None,
-                  batch_mean: np.ndarray | None = None, weight_norms: np.ndarray | None = None):
+                  batch_mean: np.ndarray | None = None, weight_norms: np.ndarray | None = None,
+                  cell_norms: np.ndarray | None = None,
+                  batch_cell_mean: np.ndarray | None = None):
         """``norms``: float (T,) ||dl/dh_t|| of one image; ``cut``: leading steps without any;
-        ``weight_norms``: float (T,) the norm of each step's term of dW_hh (None: not drawn)."""
+        ``weight_norms``: float (T,) the norm of each step's term of dW_hh; ``cell_norms`` /
+        ``batch_cell_mean``: float (T,) ||dl/dc_t|| of the image / the batch (LSTM); None:
+        not drawn."""
         self.norms = np.asarray(norms, dtype=np.float64)
         self.weight_norms = (None if weight_norms is None
                              else np.asarray(weight_norms, dtype=np.float64))
-        self.weight_curve.setVisible(self.weight_norms is not None)
-        if self.weight_norms is None:
-            self.legend.removeItem(self.weight_curve)
-        elif self.legend.getLabel(self.weight_curve) is None:
-            self.legend.addItem(self.weight_curve, "step t's part of dW_hh")
+        self._legend_entry(self.weight_curve, "step t's part of dW_hh",
+                           self.weight_norms is not None)
+        self.cell_norms = (None if cell_norms is None
+                           else np.asarray(cell_norms, dtype=np.float64))
+        self._legend_entry(self.cell_curve, "||dl/dc_t|| (cell state)",
+                           self.cell_norms is not None)
         self.cut = cut
         T = len(self.norms)
         if batch_mean is not None:
             self.batch_curve.setData(np.arange(1, T + 1, dtype=np.float64),
                                      _positive(batch_mean), connect="finite")
-        self.batch_curve.setVisible(batch_mean is not None)
-        if batch_mean is None:
-            self.legend.removeItem(self.batch_curve)
-        elif self.legend.getLabel(self.batch_curve) is None:
-            self.legend.addItem(self.batch_curve, "batch mean")
+        self._legend_entry(self.batch_curve, "batch mean", batch_mean is not None)
+        if batch_cell_mean is not None:
+            self.batch_cell_curve.setData(np.arange(1, T + 1, dtype=np.float64),
+                                          _positive(batch_cell_mean), connect="finite")
+        self._legend_entry(self.batch_cell_curve, "||dl/dc_t|| batch mean",
+                           batch_cell_mean is not None)
         has_cut = bool(cut)
         self.cut_region.setRegion((0.5, (cut or 0) + 0.5))
         self.cut_region.setVisible(has_cut)
@@ -121,8 +170,9 @@ class GradNormPlot(pg.PlotWidget):
         finite = _positive(self.norms)
         if batch_mean is not None:
             finite = np.concatenate([finite, _positive(batch_mean)])
-        if self.weight_norms is not None:
-            finite = np.concatenate([finite, _positive(self.weight_norms)])
+        for extra in (self.weight_norms, self.cell_norms, batch_cell_mean):
+            if extra is not None:
+                finite = np.concatenate([finite, _positive(extra)])
         if np.isfinite(finite).any():
             y0, y1 = decade_range(np.nanmin(finite), np.nanmax(finite))
             pi.setYRange(y0, y1, padding=0)
@@ -157,5 +207,7 @@ class GradNormPlot(pg.PlotWidget):
         self.curve.setData(x, _positive(self.norms[self.t_from - 1:]))
         if self.weight_norms is not None:
             self.weight_curve.setData(x, _positive(self.weight_norms[self.t_from - 1:]))
+        if self.cell_norms is not None:
+            self.cell_curve.setData(x, _positive(self.cell_norms[self.t_from - 1:]))
         self.cursor.setValue(self.t_from)
         self.cursor.setVisible(self.show_cursor and self.t_from <= T)

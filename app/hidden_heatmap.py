@@ -2,6 +2,12 @@
 
 Columns the network has not computed yet are blank (NaN = transparent). Colour: tanh units in
 [-1, 1] on a diverging map (blue negative, red positive); ReLU units from 0 up.
+
+A gated cell has more per-unit quantities than h_t: the LSTM's cell state c_t and its gates
+i, f, o, g, the GRU's gates z, r, n. ``set_quantities`` takes them all and ``show_quantity``
+picks the one drawn, in the same unit x timestep layout, each on its own fixed colour scale:
+sigmoid gates 0..1 (sequential: dark = shut, bright = open), tanh quantities (h, g, n) -1..1,
+c_t (unbounded) symmetric around 0 up to its largest magnitude in this image.
 """
 
 from __future__ import annotations
@@ -33,23 +39,37 @@ class HiddenHeatmap(pg.PlotWidget):
         self.colorbar.setImageItem(self.image_item, insert_in=pi)
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=1.5))
         pi.addItem(self.cursor, ignoreBounds=True)
-        self.hidden = None  # (T, H) full trace
+        self.hidden = None  # (T, H) the quantity drawn, full trace
+        self.quantities: dict[str, np.ndarray] = {}   # name -> (T, H)
+        self.quantity = "h"
+        self.activation = "tanh"
         self.levels = (-1.0, 1.0)
         self.t = 0
         self.setMinimumSize(220, 160)
 
     def set_hidden(self, hidden: np.ndarray, activation: str = "tanh"):
-        """``hidden``: float (T, H), the hidden states of one image."""
-        self.hidden = np.asarray(hidden, dtype=np.float32)
+        """``hidden``: float (T, H), the hidden states of one image (the only quantity)."""
+        self.set_quantities({"h": hidden}, activation)
+
+    def set_quantities(self, quantities: dict, activation: str = "tanh", show: str | None = None):
+        """``quantities``: {name: float (T, H)} of one image, 'h' first ('c' = the LSTM's cell
+        state, a gate's block letter otherwise); ``show``: the one to draw (default: the one
+        drawn before if there is one, else 'h')."""
+        self.quantities = {k: np.asarray(v, dtype=np.float32) for k, v in quantities.items()}
+        self.activation = activation
+        name = show if show in self.quantities else (
+            self.quantity if self.quantity in self.quantities else next(iter(self.quantities)))
+        self.show_quantity(name)
+
+    def show_quantity(self, name: str):
+        """Draw quantity ``name`` (one of ``set_quantities``'s keys) on its own colour scale."""
+        self.quantity = name
+        self.hidden = self.quantities[name]
         T, H = self.hidden.shape
-        if activation == "relu":
-            hi = float(np.percentile(self.hidden, 99)) or 1.0
-            self.colorbar.setColorMap(pg.colormap.get("viridis"))
-            self.levels = (0.0, hi)
-        else:
-            self.colorbar.setColorMap(pg.colormap.get("CET-D1"))
-            self.levels = (-1.0, 1.0)
+        cmap, self.levels = quantity_scale(name, self.hidden, self.activation)
+        self.colorbar.setColorMap(pg.colormap.get(cmap))
         self.colorbar.setLevels(self.levels)
+        self.colorbar.getAxis("left").setLabel(name)
         self.show_until(self.t if 0 < self.t <= T else T)
         self.image_item.setRect(0.5, 0, T, H)  # after setImage: the rect scales by image size
         self.getPlotItem().getViewBox().setRange(xRange=(0.5, T + 0.5), yRange=(0, H),
@@ -70,4 +90,20 @@ class HiddenHeatmap(pg.PlotWidget):
     def _hover(self, col, row, value):
         if not np.isfinite(value):
             return f"unit {row}, t={col + 1}: not computed yet"
-        return f"unit {row}, t={col + 1}: h = {float(value):+.3f}"
+        return f"unit {row}, t={col + 1}: {self.quantity} = {float(value):+.3f}"
+
+
+SIGMOID = frozenset("ifozr")   # the gates squashed to 0..1 (LSTM i, f, o; GRU z, r)
+
+
+def quantity_scale(name: str, values: np.ndarray, activation: str = "tanh"):
+    """(colour map name, (low, high)) for quantity ``name`` with ``values`` (T, H)."""
+    if name in SIGMOID:
+        return "viridis", (0.0, 1.0)
+    if name == "h" and activation == "relu":
+        return "viridis", (0.0, float(np.percentile(values, 99)) or 1.0)
+    if name == "c":
+        hi = float(np.max(np.abs(values))) if values.size else 0.0
+        hi = hi if np.isfinite(hi) and hi > 0 else 1.0
+        return "CET-D1", (-hi, hi)
+    return "CET-D1", (-1.0, 1.0)

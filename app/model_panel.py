@@ -3,9 +3,15 @@
 Every change rebuilds a TrainConfig; an invalid combination is explained under the form (the
 ConfigError's one line) and ``validityChanged(False)`` disables Start. Risky but legal choices
 (TrainConfig.warnings) are shown in orange.
+
+The cell (vanilla RNN, LSTM, GRU) and, for the CNN+RNN, how it unrolls its feature map (8 rows
+or 64 positions) are chosen here too; the activation applies to the vanilla cell only and is
+disabled for the others, the sequence choice to the CNN+RNN only.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from PySide6 import QtCore, QtWidgets
 
@@ -15,12 +21,14 @@ from core.config import TrainConfig
 from core.errors import ConfigError
 from core.names import (
     ACTIVATIONS,
+    CELL_KINDS,
     CLIP_MODES,
     DEFAULT_HIDDEN,
     INITS,
     MODEL_KINDS,
     OPTIMIZERS,
     PRESETS,
+    SEQUENCES,
     TIMESTEPS,
 )
 
@@ -30,6 +38,32 @@ APP_DEFAULTS = {
     "optimizer": "adam", "lr": 2e-3, "clip": "norm", "clip_threshold": 5.0, "batch_size": 64,
     "epochs": 5, "eval_every": 25, "seed": 0,
 }
+
+# The IRNN of Le, Jaitly & Hinton (2015): a vanilla ReLU cell whose W_hh starts as the identity,
+# so the state (and the gradient) is carried unchanged at first. Offered as a preset here when
+# the command line has none of that name; small steps and clipping keep ReLU from exploding.
+IRNN_LABEL = "IRNN (Le et al. 2015)"
+APP_PRESETS = {
+    "irnn": {
+        "model": "row-rnn", "hidden": 128, "cell": "rnn", "activation": "relu",
+        "init": "identity", "gain": 1.0, "optimizer": "adam", "lr": 1e-4, "clip": "norm",
+        "clip_threshold": 1.0, "batch_size": 64, "epochs": 5, "eval_every": 25, "seed": 0,
+    },
+}
+TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def timesteps_of(model: str, sequence: str = "rows") -> int:
+    """T of ``model`` read as ``sequence`` (the CNN+RNN's 64 positions, else core.names)."""
+    if model == "cnn-rnn" and sequence == "positions":
+        return 64
+    return TIMESTEPS[model]
+
+
+def _preset_fields(name: str) -> dict:
+    """The fields a preset sets, without any this build's TrainConfig does not have."""
+    base = dict(PRESETS[name]) if name in PRESETS else dict(APP_PRESETS[name])
+    return {k: v for k, v in base.items() if k in TRAIN_FIELDS}
 
 
 class ModelPanel(QtWidgets.QGroupBox):
@@ -45,12 +79,21 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.preset_combo.setObjectName("presetSelect")
         self.preset_combo.addItem("app default (small, fast)", "")
         for name in PRESETS:
-            self.preset_combo.addItem(f"preset: {name}", name)
+            self.preset_combo.addItem(IRNN_LABEL if name == "irnn" else f"preset: {name}", name)
+        for name in APP_PRESETS:
+            if name not in PRESETS:
+                self.preset_combo.addItem(IRNN_LABEL, name)
         self.preset_combo.setToolTip("The presets of `python main.py train --preset NAME`")
         self.model_combo = QtWidgets.QComboBox()
         self.model_combo.setObjectName("modelSelect")
         for k, v in MODEL_KINDS.items():
             self.model_combo.addItem(v, k)
+        self.cell_combo = self._combo("cellCombo", CELL_KINDS)
+        self.cell_combo.setToolTip("The recurrent cell: the vanilla RNN, or the gated LSTM or "
+                                   "GRU whose gates keep the gradient from vanishing")
+        self.sequence_combo = self._combo("sequenceCombo", SEQUENCES)
+        self.sequence_combo.setToolTip("CNN+RNN: read the 8 x 8 feature map as 8 rows, or as "
+                                       "64 positions one at a time (where it vanishes too)")
         self.hidden_spin = QtWidgets.QSpinBox()
         self.hidden_spin.setObjectName("hiddenSpin")
         self.hidden_spin.setRange(1, 4096)
@@ -104,6 +147,10 @@ class ModelPanel(QtWidgets.QGroupBox):
         form.setRowWrapPolicy(QtWidgets.QFormLayout.WrapLongRows)
         form.addRow("Preset", self.preset_combo)
         form.addRow("Model", self.model_combo)
+        pair = QtWidgets.QHBoxLayout()
+        pair.addWidget(self.cell_combo)
+        pair.addWidget(self.sequence_combo)
+        form.addRow("Cell, sequence", pair)
         form.addRow("Hidden size H", self.hidden_spin)
         pair = QtWidgets.QHBoxLayout()
         pair.addWidget(self.activation_combo)
@@ -138,6 +185,8 @@ class ModelPanel(QtWidgets.QGroupBox):
             w.valueChanged.connect(self._changed)
         for w in (self.activation_combo, self.init_combo, self.clip_combo, self.optimizer_combo):
             w.currentIndexChanged.connect(self._changed)
+        self.cell_combo.currentIndexChanged.connect(self._structure_changed)
+        self.sequence_combo.currentIndexChanged.connect(self._structure_changed)
         self.lr_edit.textChanged.connect(self._changed)
         # combos may get narrower than their longest item, so the form fits a laptop screen
         shrinkable_combos(self, chars=6)
@@ -156,8 +205,9 @@ class ModelPanel(QtWidgets.QGroupBox):
             combo.setCurrentIndex(i)
 
     def apply_preset(self, name: str):
-        """Fill the form from a CLI preset ('' = the app's small default)."""
-        base = dict(PRESETS[name]) if name else dict(APP_DEFAULTS)
+        """Fill the form from a CLI preset, the app's IRNN ('irnn') or '' (the app's small
+        default)."""
+        base = _preset_fields(name) if name else dict(APP_DEFAULTS)
         self.set_config(TrainConfig(**{**base, "preset": name or None}))
 
     def set_config(self, cfg: TrainConfig):
@@ -168,6 +218,8 @@ class ModelPanel(QtWidgets.QGroupBox):
         self._select(self.preset_combo, cfg.preset or "")
         self.preset_combo.blockSignals(False)
         self._select(self.model_combo, cfg.model)
+        self._select(self.cell_combo, getattr(cfg, "cell", "rnn"))
+        self._select(self.sequence_combo, getattr(cfg, "sequence", "rows"))
         self.hidden_spin.setValue(cfg.hidden_dim)
         self._select(self.activation_combo, cfg.activation)
         self._select(self.init_combo, cfg.init)
@@ -178,12 +230,21 @@ class ModelPanel(QtWidgets.QGroupBox):
         self.lr_edit.setText(f"{cfg.lr:g}")
         self.batch_spin.setValue(cfg.batch_size)
         self.epochs_spin.setValue(cfg.epochs)
-        self.bptt_spin.setMaximum(TIMESTEPS[cfg.model])
+        self.bptt_spin.setMaximum(self._timesteps())
         self.bptt_spin.setValue(cfg.bptt_window or 0)
         self.eval_spin.setValue(cfg.eval_every)
         self.seed_spin.setValue(cfg.seed)
+        self._update_enabled()
         self._loading = False
         self._changed()
+
+    def _timesteps(self) -> int:
+        return timesteps_of(self.model_combo.currentData(), self.sequence_combo.currentData())
+
+    def _update_enabled(self, editable: bool = True):
+        """Activation: the vanilla cell only; sequence: the CNN+RNN only."""
+        self.activation_combo.setEnabled(editable and self.cell_combo.currentData() == "rnn")
+        self.sequence_combo.setEnabled(editable and self.model_combo.currentData() == "cnn-rnn")
 
     def _model_changed(self):
         if self._loading:
@@ -192,7 +253,18 @@ class ModelPanel(QtWidgets.QGroupBox):
         self._loading = True
         self.hidden_spin.setValue(DEFAULT_HIDDEN[model] if self._base.get("preset") else
                                   self.hidden_spin.value())
-        self.bptt_spin.setMaximum(TIMESTEPS[model])
+        self.bptt_spin.setMaximum(self._timesteps())
+        self._update_enabled()
+        self._loading = False
+        self._changed()
+
+    def _structure_changed(self, *_):
+        """The cell or the sequence changed: which options apply, and T."""
+        if self._loading:
+            return
+        self._loading = True
+        self.bptt_spin.setMaximum(self._timesteps())
+        self._update_enabled()
         self._loading = False
         self._changed()
 
@@ -246,6 +318,15 @@ class ModelPanel(QtWidgets.QGroupBox):
             "max_minutes": None if not self._base.get("preset") else self._base.get(
                 "max_minutes"),
         })
+        cnn = d["model"] == "cnn-rnn"
+        for name, value, default in (
+                ("cell", self.cell_combo.currentData(), "rnn"),
+                ("sequence", self.sequence_combo.currentData() if cnn else "rows", "rows")):
+            if name in TRAIN_FIELDS:
+                d[name] = value
+            elif value != default:
+                raise ConfigError(f"{name} {value!r} is not available in this build "
+                                  f"(its training options have no '{name}')")
         if "workers" in d:
             d["workers"] = APP_WORKERS  # one training thread: the window stays responsive
         return TrainConfig.from_dict(d)
@@ -256,3 +337,4 @@ class ModelPanel(QtWidgets.QGroupBox):
             if isinstance(w, (QtWidgets.QComboBox, QtWidgets.QAbstractSpinBox,
                               QtWidgets.QLineEdit)):
                 w.setEnabled(on)
+        self._update_enabled(on)

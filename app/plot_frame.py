@@ -56,6 +56,7 @@ class PlotFrame(QtWidgets.QFrame):
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.title_label, 1)
         head.addWidget(self.export_button)
+        self._head = head
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 4)
         lay.setSpacing(2)
@@ -93,6 +94,11 @@ class PlotFrame(QtWidgets.QFrame):
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
         reserve_wrapped_height(self.caption, self.contentsRect().width() - 12)
+
+    def add_header_widget(self, widget: QtWidgets.QWidget):
+        """Put ``widget`` (e.g. a selector of what the plot shows) in the title line, before
+        the export button."""
+        self._head.insertWidget(self._head.count() - 1, widget)
 
     def set_title(self, title: str):
         self.title_label.setText(title)

@@ -1,6 +1,12 @@
 """Vanishing gradients: the gradient profile over time, the factor each backward step applies,
 its history over training, and W_hh.
 
+For a gated cell W_hh is (H, G*H): no spectrum rules the backward pass. The gates do: the
+LSTM's gradient along c_t is multiplied by the forget gate f_t each step back, the GRU's along
+its direct path by the update gate z_t. So for gated cells the tab shows, over a batch of
+validation images, how often each gate saturates (app/gate_saturation_plot.py) and the keep
+gate's memory length per unit (app/memory_length_plot.py), and says why there is no spectrum.
+
 Every gradient-through-time picture in rnnscope has timesteps along x (1 = first row read, T =
 the last, where the loss is) and, for the history, training steps along y growing upwards, the
 same as the report figure (report/figures.py).
@@ -14,8 +20,11 @@ from PySide6 import QtCore, QtWidgets
 
 from app.eigen_plot import EigenPlot
 from app.fill_scroll_area import FillScrollArea
+from app.fitted_label import FittedLabel
+from app.gate_saturation_plot import GateSaturationPlot
 from app.grad_norm_plot import GradNormPlot
 from app.log_axis import DecadeLogAxis, decade_range
+from app.memory_length_plot import MemoryLengthPlot
 from app.plot_frame import PlotFrame
 from app.plot_style import (
     BOUND,
@@ -24,7 +33,6 @@ from app.plot_style import (
     MUTED,
     SUBTLE,
     legend_below,
-    reserve_wrapped_height,
 )
 
 MAX_COLUMNS = 1500  # grad-through-time columns drawn (older steps are averaged together)
@@ -114,6 +122,23 @@ def spectrum_sentence(rho: float, whh_sigma: float, measured, jacobian_sigma, me
             f"{'keeps its size' if measured_dir == 'keep' else 'shrinks'}.")
 
 
+SATURATION_CAPTION = ("Karpathy et al. 2015: one point per unit and gate over {n} how often "
+                      "it is shut (x) against open (y); look for forget gates high on the left "
+                      "edge, units that keep their memory almost always.")
+MEMORY_CAPTION = ("1 / (1 − mean {gate}) steps per unit, sorted; units above the dashed line T "
+                  "keep their state (and pass the gradient back) across the whole sequence.")
+
+# What replaces the W_hh spectrum for a gated cell (the eigenvalue frame's text).
+GATED_SPECTRUM = {
+    "lstm": ("An LSTM's W_hh is (H, 4H): no spectrum rules its gradient. Instead each step "
+             "back multiplies dl/dc by the forget gate f_t, unit by unit, with no matrix in "
+             "the way: where f ≈ 1 it passes unchanged (memory lengths above)."),
+    "gru": ("A GRU's W_hh is (H, 3H): no spectrum rules its gradient. Instead its direct "
+            "path multiplies dl/dh by the update gate z_t each step back, unit by unit: "
+            "where z ≈ 1 it passes unchanged (memory lengths above)."),
+}
+
+
 class BackwardFactorPlot(pg.PlotWidget):
     """Per backward step t -> t-1: the measured ||dl/dh_{t-1}|| / ||dl/dh_t|| and its bound
     σ_max(diag(act'(a_t)) W_hh^T); flat lines at 1 and at σ_max(W_hh) (no saturation)."""
@@ -142,21 +167,36 @@ class BackwardFactorPlot(pg.PlotWidget):
             lambda x, y: f"t={int(x)} → {int(x) - 1}: ||dl/dh|| multiplied by {y:.3g}")
         self.whh.hover_format = lambda x, y: f"σ_max(W_hh) = {y:.3g}"
         self.one.hover_format = lambda x, y: "factor 1: the gradient keeps its size"
+        self.legend = self.getPlotItem().legend
         self.setMinimumSize(200, 120)
 
     def set_factors(self, measured, jacobian_sigma, whh_sigma: float):
         """``measured``, ``jacobian_sigma``: float (T,), index t = the step from h_t to h_{t-1}
-        (0-based; NaN where undefined), drawn at 1-based timestep t + 1."""
+        (0-based; NaN where undefined), drawn at 1-based timestep t + 1. A NaN ``whh_sigma``
+        (a gated cell: no single W_hh) hides both bounds."""
         m = np.asarray(measured, dtype=np.float64)
         s = np.asarray(jacobian_sigma, dtype=np.float64)
         T = len(m)
         x = np.arange(1, T + 1, dtype=np.float64)
         pos = lambda v: np.where(np.isfinite(v) & (v > 0), v, np.nan)  # noqa: E731
+        bounds = bool(np.isfinite(whh_sigma))
+        entries = [(self.one, "1"), (self.whh, "σ_max(W_hh)"), (self.bound, "σ_max(J_t)"),
+                   (self.measured, "measured")]
+        for item in (self.whh, self.bound):
+            item.setVisible(bounds)
+        want = [(item, label) for item, label in entries if bounds or item not in
+                (self.whh, self.bound)]
+        # rebuilt rather than edited: pyqtgraph leaves a removed entry's cell empty
+        if [(smp.item, lab.text) for smp, lab in self.legend.items] != want:
+            self.legend.clear()
+            for item, label in want:
+                self.legend.addItem(item, label)
         self.measured.setData(x, pos(m), connect="finite")
         self.bound.setData(x, pos(s), connect="finite")
         self.one.setData([0.5, T + 0.5], [1.0, 1.0])
         self.whh.setData([0.5, T + 0.5], [whh_sigma, whh_sigma])
-        vals = np.concatenate([pos(m), pos(s), [1.0, whh_sigma if whh_sigma > 0 else 1.0]])
+        vals = np.concatenate([pos(m), pos(s) if bounds else [],
+                               [1.0, whh_sigma if bounds and whh_sigma > 0 else 1.0]])
         vals = vals[np.isfinite(vals)]
         pi = self.getPlotItem()
         pi.setXRange(0.5, T + 0.5, padding=0)
@@ -172,7 +212,7 @@ class VanishingPanel(QtWidgets.QWidget):
         self._T = 32
         self._gtt_steps = (0, 1, 1)
         self.profile = GradNormPlot(object_name="vanishingGradPlot", cursor=False)
-        self.ratio_label = QtWidgets.QLabel("Train or load a model to see its gradients.")
+        self.ratio_label = FittedLabel("Train or load a model to see its gradients.")
         self.ratio_label.setObjectName("ratioLabel")
         self.ratio_label.setWordWrap(True)
         self.ratio_label.setTextFormat(QtCore.Qt.RichText)
@@ -218,6 +258,18 @@ class VanishingPanel(QtWidgets.QWidget):
             "Backprop multiplies by diag(act') W_hh^T once per step.",
             export_name="eigenvalues")
         self.eigen_frame.caption.setTextFormat(QtCore.Qt.RichText)
+        self.saturation = GateSaturationPlot()
+        self.memory = MemoryLengthPlot()
+        self.saturation_frame = PlotFrame(
+            "Gate saturation", self.saturation,
+            SATURATION_CAPTION.format(n="a batch of"), export_name="gate_saturation")
+        self.memory_frame = PlotFrame(
+            "Memory length per unit", self.memory, MEMORY_CAPTION.format(gate="f"),
+            export_name="memory_length")
+        self.eigen_frame.caption.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
+        for frame in (self.saturation_frame, self.memory_frame):
+            frame.setVisible(False)
+        self.cell = "rnn"
         top = QtWidgets.QVBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.profile_frame, 1)
@@ -232,8 +284,18 @@ class VanishingPanel(QtWidgets.QWidget):
         bottom = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
         bottom.setObjectName("vanishingBottomSplitter")
         bottom.addWidget(self.gtt_frame)
-        bottom.addWidget(self.eigen_frame)
-        bottom.setSizes([600, 400])
+        bottom.addWidget(self.saturation_frame)
+        # the spectrum (vanilla cell), or the memory lengths above the few lines that say why
+        # a gated cell has no spectrum
+        right = QtWidgets.QWidget()
+        self.spectrum_column = QtWidgets.QVBoxLayout(right)
+        self.spectrum_column.setContentsMargins(0, 0, 0, 0)
+        self.spectrum_column.setSpacing(4)
+        self.spectrum_column.addWidget(self.memory_frame, 1)
+        self.spectrum_column.addWidget(self.eigen_frame, 1)
+        bottom.addWidget(right)
+        bottom.setSizes([600, 400, 400])
+        self.bottom_splitter = bottom
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         split.addWidget(row)
         split.addWidget(bottom)
@@ -261,7 +323,9 @@ class VanishingPanel(QtWidgets.QWidget):
     def set_trace(self, tr: dict):
         g = tr["dh_norm_t"]
         batch = tr.get("batch_dh_norm")
-        self.profile.set_norms(g, tr.get("bptt_cut"), batch_mean=batch)
+        self.profile.set_norms(g, tr.get("bptt_cut"), batch_mean=batch,
+                               cell_norms=tr.get("dc_norm_t"),
+                               batch_cell_mean=tr.get("batch_dc_norm"))
         rows = self.cue_rows
         per = int(tr["rows_per_step"])
         self.profile.set_cue_steps(None if rows is None else
@@ -273,18 +337,59 @@ class VanishingPanel(QtWidgets.QWidget):
             lines.append(f"<b>Batch mean:</b> {ratio_sentence(batch, cut)}")
         lines.append(f"<b>This image (#{tr.get('index', '?')} of {tr.get('split', '?')}):</b> "
                      f"{ratio_sentence(g, cut)}")
+        dc = tr.get("batch_dc_norm")
+        if dc is None:
+            dc = tr.get("dc_norm_t")
+        if dc is not None:
+            who = "batch mean" if tr.get("batch_dc_norm") is not None else "this image"
+            lines.append(f"<b>Cell state ||dl/dc_t||, {who}:</b> {ratio_sentence(dc, cut)}")
         self.ratio_label.setText("<br>".join(lines))
-        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
         self._T = int(tr.get("T") or len(g))
         if not self.hist_rows:
             self._show_empty_history()
-        if tr.get("eigvals") is not None:
-            self.eigen.set_eigenvalues(tr["eigvals"])
         self.factor_plot.set_factors(tr["factor_measured"], tr["factor_sigma"],
                                      tr["whh_sigma"])
-        self.eigen_frame.set_caption(spectrum_sentence(
-            tr["spectral_radius"], tr["whh_sigma"], tr["factor_measured"], tr["factor_sigma"],
-            tr["mean_derivative"], tr.get("activation") or "tanh"))
+        self.cell = cell = tr.get("cell_type", "rnn")
+        gated = cell != "rnn"
+        self._show_gated(gated)
+        if not gated:
+            if tr.get("eigvals") is not None:
+                self.eigen.set_eigenvalues(tr["eigvals"])
+            self.eigen_frame.set_title("Eigenvalues of W_hh")
+            self.eigen_frame.set_caption(spectrum_sentence(
+                tr["spectral_radius"], tr["whh_sigma"], tr["factor_measured"],
+                tr["factor_sigma"], tr["mean_derivative"], tr.get("activation") or "tanh"))
+            self.factor_frame.set_caption(
+                "Measured: ||dl/dh_t-1|| / ||dl/dh_t||; below 1 the step shrinks the gradient. "
+                "It stays under σ_max(J_t) of the step's Jacobian diag(act') W_hh^T, which "
+                "saturation pulls below σ_max(W_hh).")
+            return
+        self.eigen_frame.set_title("Eigenvalues of W_hh: vanilla RNN only")
+        self.eigen_frame.set_caption(GATED_SPECTRUM[cell])
+        self.factor_frame.set_caption(
+            "Measured: ||dl/dh_t-1|| / ||dl/dh_t||; below 1 the step shrinks the gradient. A "
+            "gated cell has no single Jacobian bound: its gates set the factor per unit.")
+        stats = tr.get("gate_stats")
+        self.saturation.set_stats(stats)
+        if stats is not None:
+            gate = stats["keep_gate"]
+            self.memory.set_memory(stats["memory_steps"], self._T, gate=gate)
+            self.memory_frame.set_caption(MEMORY_CAPTION.format(gate=gate))
+            self.saturation_frame.set_caption(SATURATION_CAPTION.format(
+                n=f"{stats['samples'] // max(1, self._T)} validation images:"))
+
+    def _show_gated(self, gated: bool):
+        if self.eigen.isVisibleTo(self) == (not gated) and \
+                self.saturation_frame.isVisibleTo(self) == gated:
+            return
+        self.eigen.setVisible(not gated)
+        self.eigen_frame.export_button.setEnabled(not gated)
+        self.saturation_frame.setVisible(gated)
+        self.memory_frame.setVisible(gated)
+        # the text that replaces the spectrum takes only the room it needs
+        self.spectrum_column.setStretchFactor(self.eigen_frame, 0 if gated else 1)
+        self.bottom_splitter.setSizes([600, 400, 400] if gated else [600, 0, 400])
+
 
     # --- training-wide history ----------------------------------------------------------------
     def clear_history(self):
@@ -354,10 +459,6 @@ class VanishingPanel(QtWidgets.QWidget):
         self.gtt_image.setRect(0.5, x0, T, x1 - x0)
         self._set_t_ticks(T)
         self._gtt_steps = (x0, x1, img.shape[0])
-
-    def resizeEvent(self, ev):
-        super().resizeEvent(ev)
-        reserve_wrapped_height(self.ratio_label, self.ratio_label.width())
 
     def showEvent(self, ev):
         super().showEvent(ev)

@@ -58,9 +58,11 @@ def total_stride(layers) -> int:
 
 @dataclass
 class StepBands:
-    """Per timestep, 0-based inclusive image rows and columns: ``rows`` / ``cols`` int (T, 2)
-    the band the step is centred on (``rows_per_step`` rows; ``cols_per_step`` columns, the
-    whole width for a row layout), ``seen`` / ``seen_cols`` int (T, 2) its receptive field.
+    """Per timestep, 0-based inclusive ranges (first, last), int (T, 2) each: ``rows`` the image
+    rows the step is centred on (``rows_per_step`` rows), ``seen`` the rows of its receptive
+    field; ``cols`` / ``seen_cols`` the same for the image columns (``cols_per_step`` columns:
+    every column when a step reads a whole row); ``map_rows`` / ``map_cols`` the cells of the
+    encoder's output (the feature map; the image itself for the row-RNN) that the step reads.
     ``sequence`` is the layout ('rows' or 'positions')."""
 
     rows_per_step: int
@@ -69,39 +71,43 @@ class StepBands:
     cols_per_step: int = 0
     cols: np.ndarray | None = None
     seen_cols: np.ndarray | None = None
+    map_rows: np.ndarray | None = None
+    map_cols: np.ndarray | None = None
     sequence: str = "rows"
-
-
-def _band(index: int, per: int) -> tuple[int, int]:
-    return index * per, index * per + per - 1
 
 
 def step_bands(kind: str, n_rows: int = 32, sequence: str = "rows",
                n_cols: int | None = None) -> StepBands:
-    """The image rows and columns behind each timestep of model ``kind`` ('row-rnn' or
-    'cnn-rnn') reading its input in layout ``sequence`` ('rows'; 'positions' for the cnn-rnn:
-    T = (R / 4) * (S / 4) steps in raster order). n_cols: S, default R (square images)."""
+    """The image rows (and columns) behind each timestep of model ``kind`` ('row-rnn' or
+    'cnn-rnn'); ``sequence`` 'rows' (one map row a step) or 'positions' (one map position a
+    step, raster order, T = (R / 4) * (S / 4); the CNN+RNN only). ``n_cols`` defaults to
+    ``n_rows`` (square images)."""
     layers = ENCODER_LAYERS[kind]
-    per = total_stride(layers)
+    if sequence not in ("rows", "positions"):
+        raise ValueError(f"unknown sequence {sequence!r}")
+    if sequence == "positions" and not layers:
+        raise ValueError(f"{kind} reads image rows; 'positions' needs an encoder")
     n_cols = int(n_rows) if n_cols is None else int(n_cols)
-    map_rows, map_cols = int(n_rows) // per, n_cols // per
+    per = total_stride(layers)
+    map_h, map_w = int(n_rows) // per, n_cols // per
     if sequence == "rows":
-        steps = [(t, None) for t in range(map_rows)]
-    elif sequence == "positions" and layers:
-        steps = [divmod(t, map_cols) for t in range(map_rows * map_cols)]
+        map_r = np.arange(map_h)
+        map_c = np.full((map_h, 2), (0, map_w - 1), dtype=np.int64)
     else:
-        raise ValueError(f"{kind} has no sequence layout {sequence!r}")
-    whole = (0, n_cols - 1)
-    rows = np.array([_band(r, per) for r, _ in steps], dtype=np.int64).reshape(-1, 2)
-    seen = np.array([receptive_rows(layers, r, n_rows) for r, _ in steps],
-                    dtype=np.int64).reshape(-1, 2)
-    cols = np.array([whole if c is None else _band(c, per) for _, c in steps],
-                    dtype=np.int64).reshape(-1, 2)
-    seen_cols = np.array([whole if c is None else receptive_rows(layers, c, n_cols)
-                          for _, c in steps], dtype=np.int64).reshape(-1, 2)
+        t = np.arange(map_h * map_w)
+        map_r = t // map_w
+        map_c = np.stack([t % map_w, t % map_w], axis=1)
+    rows = np.stack([map_r * per, map_r * per + per - 1], axis=1).astype(np.int64)
+    seen = np.array([receptive_rows(layers, r, n_rows) for r in map_r], dtype=np.int64)
+    cols = np.stack([map_c[:, 0] * per, map_c[:, 1] * per + per - 1], axis=1).astype(np.int64)
+    seen_cols = np.array([(receptive_rows(layers, a, n_cols)[0],
+                           receptive_rows(layers, b, n_cols)[1]) for a, b in map_c],
+                         dtype=np.int64).reshape(-1, 2)
     return StepBands(rows_per_step=per, rows=rows, seen=seen,
                      cols_per_step=n_cols if sequence == "rows" else per, cols=cols,
-                     seen_cols=seen_cols, sequence=sequence)
+                     seen_cols=seen_cols,
+                     map_rows=np.stack([map_r, map_r], axis=1).astype(np.int64),
+                     map_cols=map_c.astype(np.int64), sequence=sequence)
 
 
 def activation_derivative(hidden: np.ndarray, activation: str) -> np.ndarray:
@@ -147,6 +153,24 @@ class BackwardFactors:
         return float(np.exp(np.log(s).mean())) if s.size else float("nan")
 
 
+def measured_factors(dh: np.ndarray, bptt_cut: int | None = None) -> np.ndarray:
+    """||dl/dh_{t-1}|| / ||dl/dh_t|| per backward step, for any cell.
+
+    dh: (T, H) dl/dh_t of one pass (zeros before the cut) -> float64 (T,), index t = the step
+    from h_t back to h_{t-1}; NaN for t = 0, before the cut and where ||dl/dh_t|| = 0.
+    """
+    norms = np.linalg.norm(np.asarray(dh, dtype=np.float64), axis=1)
+    T = len(norms)
+    measured = np.full(T, np.nan)
+    first = max(int(bptt_cut or 0) + 1, 1)
+    ok = np.arange(T) >= first
+    ok &= norms > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.r_[np.nan, norms[:-1] / norms[1:]] if T else np.zeros(0)
+    measured[ok] = ratio[ok]
+    return measured
+
+
 def backward_factors(hidden: np.ndarray, dh: np.ndarray, W_hh: np.ndarray, activation: str,
                      bptt_cut: int | None = None) -> BackwardFactors:
     """Measure the per-step backward factor along one trajectory.
@@ -165,14 +189,7 @@ def backward_factors(hidden: np.ndarray, dh: np.ndarray, W_hh: np.ndarray, activ
     if T > 1:
         JJt = d[1:, :, None] * gram[None] * d[1:, None, :]
         sigma[1:] = np.sqrt(np.maximum(np.linalg.eigvalsh(JJt)[:, -1], 0.0))
-    norms = np.linalg.norm(g, axis=1)
-    measured = np.full(T, np.nan)
-    first = max(int(bptt_cut or 0) + 1, 1)
-    ok = np.arange(T) >= first
-    ok &= norms > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.r_[np.nan, norms[:-1] / norms[1:]] if T else np.zeros(0)
-    measured[ok] = ratio[ok]
+    measured = measured_factors(g, bptt_cut)
     whh_sigma = float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))) if W.size else 0.0
     rho = float(np.abs(np.linalg.eigvals(W)).max()) if W.size else 0.0
     return BackwardFactors(measured=measured, jacobian_sigma=sigma,

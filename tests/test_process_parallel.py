@@ -24,8 +24,11 @@ SHM = Path("/dev/shm")
 pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="needs /dev/shm (Linux)")
 
 
-def _segments() -> set[str]:
-    return {p.name for p in SHM.iterdir() if p.name.startswith(SEGMENT_PREFIX)}
+def _segments(owner: int | None = None) -> set[str]:
+    """This process's (or ``owner``'s) rnnscope segments in /dev/shm. Only its own: other runs
+    on the machine (another test session, a developer's training run) come and go meanwhile."""
+    prefix = f"{SEGMENT_PREFIX}{os.getpid() if owner is None else owner}_"
+    return {p.name for p in SHM.iterdir() if p.name.startswith(prefix)}
 
 
 def _alive(pid: int) -> bool:
@@ -233,7 +236,6 @@ def test_a_killed_worker_stops_train_with_one_line_error(tmp_path, capsys):
 def test_ctrl_c_ends_the_workers_and_saves(tmp_path):
     """Ctrl-C in a terminal reaches the whole process group: workers ignore it, the parent
     stops after the step, saves last.npz, and ends them."""
-    before = _segments()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "main.py"), "train", "--data", "probe", "--model",
@@ -257,4 +259,29 @@ def test_ctrl_c_ends_the_workers_and_saves(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert (tmp_path / "run" / "last.npz").exists()
-    assert not any(_alive(p) for p in workers) and _segments() == before
+    assert not any(_alive(p) for p in workers) and _segments(owner=proc.pid) == set()
+
+
+def test_segments_a_killed_run_left_are_removed_by_the_next_pool():
+    """A parent killed with SIGKILL cannot unlink its segments; the next pool does, and never
+    touches those of a live process."""
+    from multiprocessing import shared_memory
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = shared_memory.SharedMemory(name=f"{SEGMENT_PREFIX}{dead.pid}_{os.urandom(4).hex()}",
+                                        create=True, size=16)
+    live = shared_memory.SharedMemory(name=f"{SEGMENT_PREFIX}{os.getppid()}_{os.urandom(4).hex()}",
+                                      create=True, size=16)
+    orphan.close()
+    try:
+        model = tiny_row_rnn()
+        with ProcessPool(model, 2):
+            pass
+        names = {p.name for p in SHM.iterdir()}
+        assert orphan.name not in names and live.name in names
+    finally:
+        live.close()
+        live.unlink()
+        if orphan.name in {p.name for p in SHM.iterdir()}:
+            orphan.unlink()
