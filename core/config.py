@@ -53,6 +53,7 @@ class TrainConfig:
     """
 
     model: str = "row-rnn"
+    cell: str = "rnn"
     hidden: int | None = None
     activation: str = "tanh"
     init: str = "xavier"
@@ -101,6 +102,7 @@ class TrainConfig:
     def model_kwargs(self) -> dict:
         """Constructor keywords for core.models.RowRNN / CNNRNN (without dtype object)."""
         kw = {
+            "cell": self.cell,
             "hidden_dim": self.hidden_dim,
             "activation": self.activation,
             "init": self.init,
