@@ -259,6 +259,11 @@ class BenchConfig:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"--lr {key}={value!r}: the learning rate must be > 0")
         variants = self.variants_only()
+        from core.config import TrainConfig
+
+        for v in variants:  # the model's own rules for each cell's options
+            TrainConfig(model="row-rnn", cell=v.cell, activation=v.activation,
+                        init=v.init).validate()
         known = {v.cell for v in variants} | {v.label for v in variants} | {
             v.spec for v in variants}
         for key in self.lr:

@@ -47,7 +47,7 @@ def _logit_check(model, images, k, rng, count=40):
     assert np.isclose(scores[0, k], logit())
     idx = random_indices(x.shape, count, rng)
     num = numeric_grad(logit, x, h=1e-5, idx=idx)
-    assert rel_error(grad, num) < 1e-6
+    assert rel_error(grad, num) < 1e-5  # entries of ~1e-5: centred-difference noise ~1e-11
     return grad
 
 
@@ -64,7 +64,7 @@ def test_row_rnn_logit_gradient_matches_centred_differences(cell, activation, in
     # every row is checked, the first ones included: 40 random entries may miss them
     num = numeric_grad(lambda: model.scores(model.input_from_images(images))[0, 2], images,
                        idx=[(0, 0, w, c) for w in range(0, 32, 7) for c in range(3)])
-    assert rel_error(grad, num) < 1e-6
+    assert rel_error(grad, num) < 1e-5  # entries of ~1e-5: centred-difference noise ~1e-11
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
