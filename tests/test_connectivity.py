@@ -36,8 +36,9 @@ def _cnn_model(cell):
                   seed=4)
 
 
-def _logit_check(model, images, k, rng, count=40):
-    """Analytic vs numeric gradient of scores[0, k] w.r.t. image 0's values."""
+def _logit_check(model, images, k, rng, count=40, floor=1e-8):
+    """Analytic vs numeric gradient of scores[0, k] w.r.t. image 0's values (relative error
+    with ``floor`` under the denominator: centred differences are noise below ~1e-11)."""
     grad, scores, _ = input_gradient_images(model, images, np.array([k]))
     x = images.copy()
 
@@ -47,7 +48,7 @@ def _logit_check(model, images, k, rng, count=40):
     assert np.isclose(scores[0, k], logit())
     idx = random_indices(x.shape, count, rng)
     num = numeric_grad(logit, x, h=1e-5, idx=idx)
-    assert rel_error(grad, num) < 1e-5  # entries of ~1e-5: centred-difference noise ~1e-11
+    assert rel_error(grad, num, floor=floor) < 1e-5
     return grad
 
 
@@ -154,3 +155,17 @@ def test_cue_band_summary_of_a_model_that_reads_only_the_cue_rows():
     assert s["inside"] == pytest.approx(1.0) and s["outside"] == pytest.approx(0.0)
     assert s["images"] == 20 and s["uniform"] == pytest.approx(4 / 32)
     assert np.sum(s["rows"]) == pytest.approx(1.0)
+
+
+def test_cnn_rnn_position_layout_reaches_the_pixels_exactly():
+    """The CNN+RNN reading its map position by position (T = 64), where the model has it."""
+    try:
+        model = CNNRNN(channels=(3, 4), hidden_dim=5, num_classes=5, dtype=np.float64, seed=4,
+                       sequence="positions")
+    except TypeError:
+        pytest.skip("CNNRNN has no 'sequence' option on this branch")
+    rng = np.random.default_rng(7)
+    images = 0.3 * rng.standard_normal((1, 32, 32, 3))
+    # 64 tanh steps: the first positions get ~1e-16, below what centred differences resolve
+    _logit_check(model, images, k=1, rng=rng, count=60, floor=1e-6)
+    assert connectivity(model, images, [1])["steps"].shape == (1, 64)

@@ -372,3 +372,25 @@ def test_gated_cells_bench():
     assert lstm["cell"] == "lstm" and len(lstm["dc_norm"]) == 32
     assert gru["cell"] == "gru" and gru["dc_norm"] is None
     assert dataclasses.is_dataclass(mb.BenchConfig)
+
+
+def test_progress_bars_on_a_terminal():
+    """One bar per running run (two at once here), a line per finished run, none left open."""
+    import io
+
+    from cli.commands import MemoryProgress
+
+    stream = io.StringIO()
+    cfg = tiny(cells=("rnn",), distances=(2, 20), seeds=1)
+    progress = MemoryProgress(stream=stream, tty=True)
+    open_bars = []
+
+    def watch(ev):
+        progress(ev)
+        open_bars.append(len(progress.bars))
+
+    mb.run_bench(cfg, workers=2, progress=watch)
+    progress.close()
+    text = stream.getvalue()
+    assert "[1/2] rnn-tanh-xavier" in text and "[2/2]" in text
+    assert max(open_bars) >= 1 and progress.bars == {}
