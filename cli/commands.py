@@ -737,10 +737,10 @@ def memory_command(out, *, cells=None, distances="4,8,12,16,20,24,28", seeds=3, 
     config = mb.BenchConfig(
         cells=tuple(c for c in cells.split(",")) if cells else (),
         distances=parse_int_list(distances, "--distances"), seeds=seeds,
-        hidden=mb.DEFAULT_HIDDEN if hidden is None else hidden, match=match,
-        epochs=mb.DEFAULT_EPOCHS if epochs is None else epochs, cue_height=cue_height,
+        hidden=mb.BENCH_HIDDEN if hidden is None else hidden, match=match,
+        epochs=mb.BENCH_EPOCHS if epochs is None else epochs, cue_height=cue_height,
         noise=noise, activation=activation, init=init, lr=mb.parse_lr(lr),
-        n_train=mb.DEFAULT_SIZES["n_train"] if train_images is None else train_images)
+        n_train=mb.BENCH_SIZES["n_train"] if train_images is None else train_images)
     config.validate()
     if workers is not None and not 1 <= int(workers) <= 64:
         raise ConfigError(f"--workers {workers}: give 1 to 64 processes")

@@ -116,16 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_memory_parser(sub) -> None:
     """`memory`: the memory bench (core.memory_bench). Its defaults are the bench's own."""
     from core.memory_bench import (
-        DEFAULT_DISTANCES,
-        DEFAULT_EPOCHS,
-        DEFAULT_HIDDEN,
-        DEFAULT_LR,
-        DEFAULT_RELU_LR,
-        DEFAULT_SEEDS,
-        DEFAULT_SIZES,
+        BENCH_DISTANCES,
+        BENCH_EPOCHS,
+        BENCH_HIDDEN,
+        BENCH_LR,
+        BENCH_RELU_LR,
+        BENCH_SEEDS,
+        BENCH_SIZES,
     )
 
-    lrs = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+    lrs = ", ".join(f"{k} {v:g}" for k, v in BENCH_LR.items())
     p = sub.add_parser(
         "memory", help="the memory bench: test accuracy against cue distance per cell",
         description="Trains one row-RNN per (cell, distance, seed) on the memory-probe task, "
@@ -139,22 +139,22 @@ def _add_memory_parser(sub) -> None:
                    "rnn,rnn:tanh:orthogonal,rnn:relu:identity,lstm,gru (ACTIVATION for the "
                    "vanilla cell only; default: every registered cell)")
     p.add_argument("--distances", metavar="LIST",
-                   default=",".join(map(str, DEFAULT_DISTANCES)),
+                   default=",".join(map(str, BENCH_DISTANCES)),
                    help="comma-separated cue distances d (default %(default)s)")
-    p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, metavar="N",
+    p.add_argument("--seeds", type=int, default=BENCH_SEEDS, metavar="N",
                    help="runs per cell and distance, seeds 0..N-1 (default %(default)s)")
-    p.add_argument("--hidden", type=int, default=DEFAULT_HIDDEN, metavar="N",
+    p.add_argument("--hidden", type=int, default=BENCH_HIDDEN, metavar="N",
                    help="hidden units (default %(default)s; with --match params, of the first "
                    "cell)")
     p.add_argument("--match", choices=("hidden", "params"), default="hidden",
                    help="hidden: every cell has --hidden units; params: every cell gets the "
                    "hidden size giving about as many parameters as the first cell "
                    "(default %(default)s)")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="N",
+    p.add_argument("--epochs", type=int, default=BENCH_EPOCHS, metavar="N",
                    help="training epochs per run (default %(default)s)")
-    p.add_argument("--train-images", type=int, default=DEFAULT_SIZES["n_train"], metavar="N",
+    p.add_argument("--train-images", type=int, default=BENCH_SIZES["n_train"], metavar="N",
                    help="probe training images per run (default %(default)s; "
-                   f"{DEFAULT_SIZES['n_val']} validation, {DEFAULT_SIZES['n_test']} test)")
+                   f"{BENCH_SIZES['n_val']} validation, {BENCH_SIZES['n_test']} test)")
     p.add_argument("--cue-height", type=int, default=4, metavar="N",
                    help="rows of the class cue (default %(default)s)")
     p.add_argument("--noise", type=float, default=0.5, metavar="F",
@@ -167,7 +167,7 @@ def _add_memory_parser(sub) -> None:
                    f"{', '.join(INITS)} (default %(default)s)")
     p.add_argument("--lr", action="append", metavar="CELL=RATE",
                    help=f"Adam learning rate of a cell or of one variant, repeatable (defaults: "
-                   f"{lrs}; the vanilla cell with relu {DEFAULT_RELU_LR:g})")
+                   f"{lrs}; the vanilla cell with relu {BENCH_RELU_LR:g})")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes running runs side by side, one core each (default: the "
                    "machine's cores)")

@@ -47,22 +47,22 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 from core.errors import ConfigError, RnnscopeError
-from core.names import ACTIVATIONS, INITS
+from core.names import ACTIVATIONS, INITS, TIMESTEPS
 
-ROWS = 32                       # the row-RNN reads the 32 image rows
+ROWS = TIMESTEPS["row-rnn"]     # the row-RNN reads the 32 image rows
 INPUT_DIM = 96                  # 32 pixels x 3 channels per row
 NUM_CLASSES = 10
 CHANCE = 1.0 / NUM_CLASSES
-DEFAULT_DISTANCES = (4, 8, 12, 16, 20, 24, 28)
-DEFAULT_SEEDS = 3
-DEFAULT_HIDDEN = 64
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH = 64
-DEFAULT_SIZES = {"n_train": 2000, "n_val": 500, "n_test": 500}
-# Adam learning rates that train each cell on this task (measured: bench/README text in the
-# project README); a vanilla cell with ReLU (IRNN) needs a lower one than tanh.
-DEFAULT_LR = {"rnn": 2e-3, "lstm": 3e-3, "gru": 3e-3}
-DEFAULT_RELU_LR = 5e-4
+BENCH_DISTANCES = (4, 8, 12, 16, 20, 24, 28)
+BENCH_SEEDS = 3
+BENCH_HIDDEN = 64
+BENCH_EPOCHS = 10
+BENCH_BATCH = 64
+BENCH_SIZES = {"n_train": 2000, "n_val": 500, "n_test": 500}
+# Adam learning rates per cell for this task with the defaults above; the vanilla cell with
+# ReLU (IRNN: unbounded states) takes a lower one than with tanh.
+BENCH_LR = {"rnn": 2e-3, "lstm": 3e-3, "gru": 3e-3}
+BENCH_RELU_LR = 5e-4
 FALLBACK_LR = 2e-3              # a registered cell with no entry above
 GRADIENT_IMAGES = 200           # test images for the dh / dc profile and the connectivity
 MATCHES = ("hidden", "params")
@@ -165,8 +165,8 @@ def hidden_for_params(cell: str, budget: int, input_dim: int = INPUT_DIM,
 
 def default_lr(variant: Variant) -> float:
     if variant.cell == "rnn" and variant.activation == "relu":
-        return DEFAULT_RELU_LR
-    return DEFAULT_LR.get(variant.cell, FALLBACK_LR)
+        return BENCH_RELU_LR
+    return BENCH_LR.get(variant.cell, FALLBACK_LR)
 
 
 def parse_lr(items) -> dict[str, float]:
@@ -204,20 +204,20 @@ class BenchConfig:
     Seeds are 0..seeds-1."""
 
     cells: tuple[str, ...] = ()
-    distances: tuple[int, ...] = DEFAULT_DISTANCES
-    seeds: int = DEFAULT_SEEDS
-    hidden: int = DEFAULT_HIDDEN
+    distances: tuple[int, ...] = BENCH_DISTANCES
+    seeds: int = BENCH_SEEDS
+    hidden: int = BENCH_HIDDEN
     match: str = "hidden"
-    epochs: int = DEFAULT_EPOCHS
+    epochs: int = BENCH_EPOCHS
     cue_height: int = 4
     noise: float = 0.5
     activation: str = "tanh"
     init: str = "xavier"
     lr: dict = field(default_factory=dict)
-    batch_size: int = DEFAULT_BATCH
-    n_train: int = DEFAULT_SIZES["n_train"]
-    n_val: int = DEFAULT_SIZES["n_val"]
-    n_test: int = DEFAULT_SIZES["n_test"]
+    batch_size: int = BENCH_BATCH
+    n_train: int = BENCH_SIZES["n_train"]
+    n_val: int = BENCH_SIZES["n_val"]
+    n_test: int = BENCH_SIZES["n_test"]
     gradient_images: int = GRADIENT_IMAGES
 
     def validate(self) -> BenchConfig:

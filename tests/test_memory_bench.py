@@ -121,14 +121,14 @@ def test_match_params_gives_every_cell_about_the_first_cells_count():
 
 def test_learning_rates_defaults_and_overrides():
     cfg = tiny(cells=("rnn", "rnn:relu:identity"))
-    assert [v["lr"] for v in cfg.variants()] == [mb.DEFAULT_LR["rnn"], mb.DEFAULT_RELU_LR]
+    assert [v["lr"] for v in cfg.variants()] == [mb.BENCH_LR["rnn"], mb.BENCH_RELU_LR]
     cfg = tiny(cells=("rnn", "rnn:relu:identity"), lr=mb.parse_lr(["rnn=1e-2"]))
     assert [v["lr"] for v in cfg.variants()] == [1e-2, 1e-2]
     cfg = tiny(cells=("rnn", "rnn:relu:identity"),
                lr=mb.parse_lr(["rnn=1e-2,rnn:relu:identity=1e-4"]))
     assert [v["lr"] for v in cfg.validate().variants()] == [1e-2, 1e-4]
     cfg = tiny(cells=("rnn", "rnn:relu:identity"), lr={"rnn-relu-identity": 3e-4})
-    assert [v["lr"] for v in cfg.validate().variants()] == [mb.DEFAULT_LR["rnn"], 3e-4]
+    assert [v["lr"] for v in cfg.validate().variants()] == [mb.BENCH_LR["rnn"], 3e-4]
 
 
 @pytest.mark.parametrize("kw, fragment", [
