@@ -1,4 +1,4 @@
-"""The work behind ``python main.py train|evaluate|report|overfit|download``.
+"""The work behind ``python main.py train|evaluate|report|overfit|memory|download``.
 
 ``cli.main`` parses arguments and maps results to exit codes; this module loads data and
 checkpoints, drives the :class:`core.trainer.Trainer`, prints progress (tqdm on a terminal,
@@ -634,6 +634,155 @@ def report_command(checkpoint, data: str, out, tsne_points: int = 1000) -> int:
           f"{100 * s['ece']:.2f}% ({s['n']} images)")
     for p in paths:
         print(p)
+    return EXIT_OK
+
+
+# -- memory ---------------------------------------------------------------------------------------
+MEMORY_FILES = ("memory.json", "memory.png", "gradients.png", "connectivity.png")
+
+
+def parse_int_list(text, option: str) -> tuple[int, ...]:
+    """'4,8,12' -> (4, 8, 12); ConfigError naming ``option`` otherwise."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: give comma-separated whole numbers, e.g. "
+                          "4,8,12") from None
+    return values
+
+
+class MemoryProgress:
+    """The bench's progress: on a terminal one tqdm bar per running run (one line each) and a
+    line per finished run; otherwise only the line per finished run."""
+
+    def __init__(self, stream=None, tty: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.bars: dict[int, object] = {}
+        self.slots: dict[int, int] = {}
+        self.total = 0
+        self.finished = 0
+
+    def _write(self, text: str) -> None:
+        if self.tty:
+            tqdm.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["type"]
+        if kind == "bench_start":
+            self.total = ev["runs"]
+            sizes = ", ".join(f"{v['label']} H={v['hidden']} ({v['params']:,} params, lr "
+                              f"{v['lr']:g})" for v in ev["variants"])
+            self._write(f"memory bench: {ev['runs']} runs on {ev['workers']} process"
+                        f"{'es' if ev['workers'] != 1 else ''}: {sizes}")
+        elif kind == "run_start" and self.tty:
+            slot = min(set(range(len(self.slots) + 1)) - set(self.slots.values()))
+            self.slots[ev["run"]] = slot
+            self.bars[ev["run"]] = tqdm(
+                total=None, desc=f"{ev['label']} d={ev['distance']} seed {ev['seed']}",
+                unit="step", position=slot, leave=False, file=self.stream, dynamic_ncols=True)
+        elif kind == "run_step" and ev["run"] in self.bars:
+            bar = self.bars[ev["run"]]
+            if bar.total != ev["total_steps"]:
+                bar.total = ev["total_steps"]
+            bar.update(ev["step"] - bar.n)
+            acc = "" if ev.get("acc") is None else f" acc {100 * ev['acc']:.0f}%"
+            bar.set_postfix_str(f"loss {ev['loss']:.3f}{acc}", refresh=False)
+        elif kind == "run_done":
+            self._close(ev["run"])
+            self.finished += 1
+            r = ev["result"]
+            g = r.get("g_first_over_last")
+            diverged = "  DIVERGED: " + r["message"] if r.get("diverged") else ""
+            self._write(f"[{self.finished}/{self.total}] {r['variant']} d={r['distance']} seed "
+                        f"{r['seed']}: test {100 * r['test_acc']:.1f}% (val "
+                        f"{100 * r['val_acc']:.1f}%), g_1/g_T "
+                        f"{'-' if g is None else f'{g:.2g}'}, cue share "
+                        f"{100 * r['cue_mass']:.0f}%, {r['seconds']:.1f} s{diverged}")
+
+    def _close(self, run_id) -> None:
+        bar = self.bars.pop(run_id, None)
+        self.slots.pop(run_id, None)
+        if bar is not None:
+            bar.close()
+
+    def close(self) -> None:
+        for run_id in list(self.bars):
+            self._close(run_id)
+
+
+def accuracy_table_text(doc: dict) -> str:
+    """The mean test accuracy per cell (rows) and distance (columns) as aligned text."""
+    from core.memory_bench import accuracy_table
+
+    rows = accuracy_table(doc)
+    width = max([len("cell")] + [len(r[0]) for r in rows])
+    head = f"{'cell':<{width}}" + "".join(f"{'d=' + str(d):>8}" for d in doc["distances"])
+    lines = [head]
+    for row in rows:
+        cells = "".join(f"{'-' if v is None else f'{100 * v:.1f}%':>8}" for v in row[1:])
+        lines.append(f"{row[0]:<{width}}{cells}")
+    return "\n".join(lines)
+
+
+def memory_command(out, *, cells=None, distances="4,8,12,16,20,24,28", seeds=3, hidden=None,
+                   match="hidden", epochs=None, train_images=None, cue_height=4, noise=0.5,
+                   activation="tanh", init="xavier", lr=None, workers=None,
+                   stream=None) -> int:
+    """`memory`: the memory bench (core.memory_bench) -> OUT/memory.json and its figures.
+
+    ``out`` is locked for the whole bench. Ctrl-C: the running runs stop at their next step
+    and the finished ones are written (memory.json says 'complete': false) -> exit 130."""
+    from core import memory_bench as mb
+
+    config = mb.BenchConfig(
+        cells=tuple(c for c in cells.split(",")) if cells else (),
+        distances=parse_int_list(distances, "--distances"), seeds=seeds,
+        hidden=mb.BENCH_HIDDEN if hidden is None else hidden, match=match,
+        epochs=mb.BENCH_EPOCHS if epochs is None else epochs, cue_height=cue_height,
+        noise=noise, activation=activation, init=init, lr=mb.parse_lr(lr),
+        n_train=mb.BENCH_SIZES["n_train"] if train_images is None else train_images)
+    config.validate()
+    if workers is not None and not 1 <= int(workers) <= 64:
+        raise ConfigError(f"--workers {workers}: give 1 to 64 processes")
+    out_dir = prepare_out_dir(out)
+    with locked_out_dir(out_dir):
+        progress = MemoryProgress(stream=stream)
+        interrupted = {"flag": False}
+
+        def on_sigint():
+            interrupted["flag"] = True
+            progress._write("memory: stopping after the running runs' current step "
+                            "(Ctrl-C again to quit at once)")
+
+        try:
+            with sigint_calls(on_sigint):
+                doc = mb.run_bench(config, workers=workers, progress=progress,
+                                   should_stop=lambda: interrupted["flag"])
+        finally:
+            progress.close()
+        from core.fileio import write_json_atomic
+        from report.memory_figures import write_memory_figures  # matplotlib: only here
+
+        write_json_atomic(out_dir / "memory.json", doc)
+        paths = write_memory_figures(doc, out_dir)
+    print(accuracy_table_text(doc))
+    diverged = [r for r in doc["results"] if r.get("diverged")]
+    if diverged:
+        _stderr_line(f"warning: {len(diverged)} run(s) diverged (recorded with "
+                     "\"diverged\": true); try a lower --lr for "
+                     + ", ".join(sorted({r["variant"] for r in diverged})))
+    print(f"{len(doc['results'])} runs in {doc['seconds']:.0f} s -> {out_dir / 'memory.json'}")
+    for p in paths:
+        print(p)
+    if not doc["complete"]:
+        _stderr_line(f"memory: interrupted — {len(doc['results'])} of "
+                     f"{len(config.runs())} runs finished and written to "
+                     f"{out_dir / 'memory.json'}")
+        return EXIT_INTERRUPTED
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@
     python main.py evaluate --checkpoint runs/probe/best.npz --data probe
     python main.py report --checkpoint runs/probe/best.npz --data probe --out runs/probe/report
     python main.py overfit --model row-rnn
+    python main.py memory --cells rnn,lstm,gru --distances 4,8,12,16,20,24,28 --out runs/memory
     python main.py download
 
 Exit codes: 0 success, 1 a one-line ``error: ...`` (bad input), 2 bad usage, 3 the training
@@ -120,10 +121,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=0.99, metavar="F",
                    help="training accuracy to reach (default 0.99)")
 
+    _add_memory_parser(sub)
+
     p = sub.add_parser("download", help="download CIFAR-10 into the cache folder")
     p.add_argument("--dest", metavar="DIR", help="folder to put cifar-10-python.tar.gz in "
                    "(default: the rnnscope cache folder)")
     return parser
+
+
+def _add_memory_parser(sub) -> None:
+    """`memory`: the memory bench (core.memory_bench). Its defaults are the bench's own."""
+    from core.memory_bench import (
+        BENCH_DISTANCES,
+        BENCH_EPOCHS,
+        BENCH_HIDDEN,
+        BENCH_LR,
+        BENCH_RELU_LR,
+        BENCH_SEEDS,
+        BENCH_SIZES,
+    )
+
+    lrs = ", ".join(f"{k} {v:g}" for k, v in BENCH_LR.items())
+    p = sub.add_parser(
+        "memory", help="the memory bench: test accuracy against cue distance per cell",
+        description="Trains one row-RNN per (cell, distance, seed) on the memory-probe task, "
+        "the class cue ending d rows before the last row read (d = 4: cue rows 25-28; d = 28: "
+        "rows 1-4), and writes OUT/memory.json, OUT/memory.png (accuracy against distance), "
+        "OUT/gradients.png (gradient through time at the longest distance) and "
+        "OUT/connectivity.png (how much of each decision's input gradient falls on the cue "
+        "rows). Ctrl-C stops: the finished runs are kept.")
+    p.add_argument("--cells", metavar="LIST",
+                   help="comma-separated cell variants CELL[:ACTIVATION][:INIT], e.g. "
+                   "rnn,rnn:tanh:orthogonal,rnn:relu:identity,lstm,gru (ACTIVATION for the "
+                   "vanilla cell only; default: every registered cell)")
+    p.add_argument("--distances", metavar="LIST",
+                   default=",".join(map(str, BENCH_DISTANCES)),
+                   help="comma-separated cue distances d (default %(default)s)")
+    p.add_argument("--seeds", type=int, default=BENCH_SEEDS, metavar="N",
+                   help="runs per cell and distance, seeds 0..N-1 (default %(default)s)")
+    p.add_argument("--hidden", type=int, default=BENCH_HIDDEN, metavar="N",
+                   help="hidden units (default %(default)s; with --match params, of the first "
+                   "cell)")
+    p.add_argument("--match", choices=("hidden", "params"), default="hidden",
+                   help="hidden: every cell has --hidden units; params: every cell gets the "
+                   "hidden size giving about as many parameters as the first cell "
+                   "(default %(default)s)")
+    p.add_argument("--epochs", type=int, default=BENCH_EPOCHS, metavar="N",
+                   help="training epochs per run (default %(default)s)")
+    p.add_argument("--train-images", type=int, default=BENCH_SIZES["n_train"], metavar="N",
+                   help="probe training images per run (default %(default)s; "
+                   f"{BENCH_SIZES['n_val']} validation, {BENCH_SIZES['n_test']} test)")
+    p.add_argument("--cue-height", type=int, default=4, metavar="N",
+                   help="rows of the class cue (default %(default)s)")
+    p.add_argument("--noise", type=float, default=0.5, metavar="F",
+                   help="probe pixel noise in [0, 1] (default %(default)s)")
+    p.add_argument("--activation", choices=ACTIVATIONS, default="tanh",
+                   help="the vanilla cell's activation where its variant names none "
+                   "(default %(default)s)")
+    p.add_argument("--init", metavar="NAME", default="xavier",
+                   help=f"the vanilla cell's recurrent init where its variant names none: "
+                   f"{', '.join(INITS)} (default %(default)s)")
+    p.add_argument("--lr", action="append", metavar="CELL=RATE",
+                   help=f"Adam learning rate of a cell or of one variant, repeatable (defaults: "
+                   f"{lrs}; the vanilla cell with relu {BENCH_RELU_LR:g})")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes running runs side by side, one core each (default: the "
+                   "machine's cores)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
 
 
 def _train_overrides(args) -> dict:
@@ -170,6 +234,12 @@ def main(argv=None) -> int:
                                             overrides=_train_overrides(args),
                                             subset=args.subset, cue_row=args.cue_row,
                                             size=args.size, target=args.target)
+        if args.command == "memory":
+            return commands.memory_command(
+                args.out, cells=args.cells, distances=args.distances, seeds=args.seeds,
+                hidden=args.hidden, match=args.match, epochs=args.epochs,
+                train_images=args.train_images, cue_height=args.cue_height, noise=args.noise,
+                activation=args.activation, init=args.init, lr=args.lr, workers=args.workers)
         if args.command == "download":
             return commands.download_command(args.dest)
     except RnnscopeError as exc:

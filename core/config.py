@@ -52,7 +52,7 @@ class TrainConfig:
     (x decay every epoch) | 'warmup-exp' (warmup_epochs, then x decay per epoch).
     augment: random crop (padding crop_pad px; 0 = no crop) + horizontal flip.
     scheme / subset: passed to core.datasets.load_data. max_minutes: None = no time budget.
-    workers: threads that share each training batch (core.batch_parallel; 1 = one thread).
+    workers: processes that share each training batch (core.process_parallel; 1 = this one).
     It changes only the order of floating-point sums, so a run is reproducible for a given
     value; the command line defaults to the machine's cores (up to 4), the app keeps 1 so
     the window stays responsive.

@@ -278,6 +278,24 @@ class _RNNClassifier:
         sq = np.einsum("tnh,tnh->tn", d_tm, d_tm)
         return (np.sqrt(sq).mean(axis=1) * N).astype(self.dtype)
 
+    def input_gradient(self, X, dscores):
+        """Backward from an upstream gradient on the scores down to the RNN input, full BPTT.
+
+        X: model input (see ``input_from_images``); dscores (N, K) the upstream gradient
+        dF/dscores of any scalar F (e_k per image: F = sum of the class-k logits, so each
+        image's rows get d logit_k / d x_t; probs - onehot: each image's own loss).
+        Returns a dict: 'scores' (N, K); 'dseq' (N, T, D) = dF/dx_t of the RNN input
+        sequence; 'cell' the cell's ``core.cells.SeqGrads`` (its dh (T, N, H) = dF/dh_t, and
+        e.g. extra['dc'] for the LSTM); 'encoder' the encoder cache (None for the row-RNN;
+        the CNN+RNN's ``conv_stack_forward`` cache, from which the image gradient follows).
+        No parameter gradients are accumulated; ``bptt_window`` does not apply.
+        """
+        seq_tm, enc, h, cell_cache, scores, head_cache = self._forward(X)
+        dh_last, _, _ = affine_backward(np.asarray(dscores, dtype=h.dtype), head_cache)
+        g = self.cell.backward(cell_cache, dh_last=dh_last, bptt_cut=0, need_dx=True)
+        return {"scores": scores, "dseq": np.ascontiguousarray(g.dx.transpose(1, 0, 2)),
+                "cell": g, "encoder": enc}
+
 
 class RowRNN(_RNNClassifier):
     """An RNN reading an image row by row (T = 32 rows of D = 96 values).
