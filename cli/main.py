@@ -43,7 +43,8 @@ TRAIN_OPTIONS = [
     ("--activation", dict(choices=ACTIVATIONS, help="the vanilla cell's nonlinearity"),
      "activation"),
     ("--forget-bias", dict(type=float, metavar="F",
-                           help="lstm only: the forget gate's bias at init (default 1.0)"),
+                           help="gated cells: the bias at init of the gate that keeps the "
+                           "state, the lstm's forget gate and the gru's update gate (default 1.0)"),
      "forget_bias"),
     ("--sequence", dict(choices=SEQUENCES,
                         help="cnn-rnn only: read the 8x8 feature map as 8 rows (default) or "

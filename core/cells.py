@@ -17,7 +17,8 @@ column blocks of width H in the order of ``Cell.blocks``. Its layer module
 
 ``options`` are the model's cell options: a cell names the ones its ``init`` and its
 ``forward`` take (``init_options``, ``forward_options``); the vanilla cell takes ``activation``
-('tanh' | 'relu') in both, the LSTM ``forget_bias`` in its init only, the GRU none.
+('tanh' | 'relu') in both; the LSTM and the GRU take ``forget_bias`` (the bias of their
+state-keeping gate, f and z) in their init only.
 ``SeqGrads.extra`` holds the per-step gradients at the cell's pre-activations that the
 per-step weight-gradient norms need: 'da' (T, N, G*H) where a_t = x_t W_xh + h_{t-1} W_hh + b_h
 (vanilla, LSTM), or 'du' (T, N, 3H) and 'dv' (T, N, 3H) for the GRU's u_t = x_t W_xh + b_h
@@ -83,7 +84,7 @@ def _registry() -> dict[str, Cell]:
                      trace=lstm_layers.lstm_trace, init_options=("forget_bias",)),
         "gru": Cell(name="gru", blocks=gru_layers.BLOCKS, forward=gru_layers.gru_forward_tm,
                     backward=gru_layers.gru_backward_tm, init=gru_params,
-                    trace=gru_layers.gru_trace),
+                    trace=gru_layers.gru_trace, init_options=("forget_bias",)),
     }
 
 

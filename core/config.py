@@ -42,10 +42,11 @@ class TrainConfig:
     """Every option of a training run (see ``validate`` for the legal values).
 
     hidden: None = the model's default (row-rnn 256, cnn-rnn 128). cell: 'rnn' | 'lstm' | 'gru';
-    activation applies to 'rnn' only, forget_bias (the LSTM's forget-gate bias at init) to
-    'lstm' only. sequence: how the cnn-rnn reads its 8 x 8 map, 'rows' (T = 8) or 'positions'
-    (T = 64); the row-rnn reads image rows ('rows' only). bptt_window: None = full
-    BPTT, else 1..T (T = 32 row-rnn, 8 or 64 cnn-rnn). reg: L2 strength (loss += reg/2 ||W||^2).
+    activation applies to 'rnn' only, forget_bias (the bias of the state-keeping gate at
+    init: the LSTM's f, the GRU's z) to 'lstm' and 'gru' only. sequence: how the cnn-rnn reads
+    its 8 x 8 map, 'rows' (T = 8) or 'positions' (T = 64); the row-rnn reads image rows ('rows'
+    only). bptt_window: None = full BPTT, else 1..T (T = 32 row-rnn, 8 or 64 cnn-rnn).
+    reg: L2 strength (loss += reg/2 ||W||^2).
     clip_threshold: c for 'value' / 'norm' clipping. epochs: maximum number of epochs.
     patience: evaluations without a better val accuracy before stopping (0 = never stop early).
     eval_every: steps between evaluations (0 = once per epoch). schedule: 'constant' | 'step'
@@ -157,9 +158,9 @@ class TrainConfig:
                 f"with relu is the IRNN); the {self.cell} cell takes {' or '.join(GATED_INITS)}")
         if not number(self.forget_bias):
             bad("forget_bias", self.forget_bias, "the forget bias must be a finite number")
-        if self.cell != "lstm" and float(self.forget_bias) != 1.0:
-            bad("forget_bias", self.forget_bias, f"it applies to the lstm cell only, not "
-                f"{self.cell}")
+        if self.cell == "rnn" and float(self.forget_bias) != 1.0:
+            bad("forget_bias", self.forget_bias, "it applies to the gated cells (lstm, gru) "
+                "only, not the vanilla rnn")
         choice("sequence", self.sequence, SEQUENCES)
         if self.model != "cnn-rnn" and self.sequence != "rows":
             bad("sequence", self.sequence, "the row-rnn reads image rows; 'positions' is for "

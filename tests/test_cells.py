@@ -121,7 +121,7 @@ def test_gated_cells_are_registered_with_their_blocks_and_options():
     assert lstm.forward is lstm_layers.lstm_forward_tm
     assert gru.backward is gru_layers.gru_backward_tm
     assert lstm.init_options == ("forget_bias",) and lstm.forward_options == ()
-    assert gru.init_options == gru.forward_options == ()
+    assert gru.init_options == ("forget_bias",) and gru.forward_options == ()
     assert get_cell("rnn").init_options == get_cell("rnn").forward_options == ("activation",)
     rng = np.random.default_rng(0)
     for cell in (lstm, gru):

@@ -274,8 +274,10 @@ def test_cell_options_and_their_errors():
         RowRNN(cell="lstm", activation="relu")
     with pytest.raises(ConfigError, match="init: 'identity' is not available for gated cells"):
         CNNRNN(cell="gru", init="identity")
-    with pytest.raises(ConfigError, match="forget_bias applies to the lstm cell only"):
-        RowRNN(cell="gru", forget_bias=2.0)
+    gru = RowRNN(hidden_dim=8, cell="gru", forget_bias=2.0, seed=1)  # its update gate z
+    np.testing.assert_array_equal(gru.params["b_h"], np.r_[np.full(8, 2.0), np.zeros(16)])
+    with pytest.raises(ConfigError, match="forget_bias applies to the gated cells"):
+        RowRNN(cell="rnn", forget_bias=2.0)
     with pytest.raises(ConfigError, match="sequence"):
         CNNRNN(sequence="columns")
     with pytest.raises(ConfigError, match="forget_bias"):
@@ -297,7 +299,7 @@ def test_cell_options_and_their_errors():
 @pytest.mark.parametrize("kind, sequence", [("row-rnn", "rows"), ("cnn-rnn", "positions")])
 def test_config_and_checkpoint_round_trip(tmp_path, cell, kind, sequence):
     tc = TrainConfig(model=kind, hidden=6, cell=cell, sequence=sequence, channels=(2, 3),
-                     forget_bias=1.5 if cell == "lstm" else 1.0, init="orthogonal", seed=7)
+                     forget_bias=1.5 if cell != "rnn" else 1.0, init="orthogonal", seed=7)
     m = build_model_from_config(tc.validate())
     assert m.config["cell"] == cell and m.config["forget_bias"] == tc.forget_bias
     again = build_model(json.loads(json.dumps(m.config)))

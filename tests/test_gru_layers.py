@@ -171,7 +171,7 @@ def test_init_shapes_blocks_and_zero_bias(init):
     p = gru_params(np.random.default_rng(0), 7, 6, np.float64, init=init, gain=0.5)
     assert p["W_xh"].shape == (7, 18) and p["W_hh"].shape == (6, 18) and p["b_h"].shape == (18,)
     assert all(a.dtype == np.float64 for a in p.values())
-    assert np.all(p["b_h"] == 0)
+    assert np.all(p["b_h"][:6] == 1.0) and np.all(p["b_h"][6:] == 0)   # z block: forget_bias
     blocks = [p["W_hh"][:, k * 6 : (k + 1) * 6] for k in range(3)]
     assert not np.allclose(blocks[0], blocks[1])
     if init == "orthogonal":
