@@ -9,8 +9,9 @@ Run from the repository root (Qt needs no display: QT_QPA_PLATFORM defaults to o
 
 Targets (issue: training competes with the GUI thread on a 2-core machine), while the row-RNN
 (H=256, batch 128) trains inside the app (at 1 process and with "Train on all cores"): a 16 ms
-QTimer's p99 interval < 33 ms and max < 100 ms; training throughput inside the app >= 70% of the same run headless; window shown
-< 2 s after launch. This is a benchmark, not a test: it prints figures and writes JSON.
+QTimer's p99 interval < 33 ms and max < 100 ms; training throughput inside the app >= 70% of
+the same run headless; window shown < 2 s after launch. This is a benchmark, not a test: it
+prints figures and writes JSON.
 
 Phases, in one run:
   launch   - a fresh ``python`` subprocess runs ``main.main([])`` (= ``python main.py``: the
