@@ -31,11 +31,17 @@ from app.report_worker import ReportWorker
 from app.reports_panel import ReportsPanel
 from app.resources import icon, style_sheet
 from app.run_toolbar import RunToolBar
-from app.settings import app_settings, ask_open_path, ask_save_path
+from app.settings import (
+    app_settings,
+    ask_open_path,
+    ask_save_path,
+    remember_all_cores,
+    remembered_all_cores,
+)
 from app.settings_scroll import SettingsScroll, guard_wheel
 from app.trace_job import snapshot_of
 from app.trace_worker import TraceWorker
-from app.train_worker import TrainWorker
+from app.train_worker import TrainWorker, all_cores_workers, app_workers, processes_text
 from app.training_panel import TrainingPanel
 from app.vanishing_panel import VanishingPanel
 from app.worker_thread import start_worker, stop_worker
@@ -62,8 +68,9 @@ class MainWindow(QtWidgets.QMainWindow):
     """The whole app. ``data_spec``: 'probe', a CIFAR-10 path, or None = the data set of the
     last launch if ``settings`` remembers one that is still there, else find CIFAR-10
     (core.paths.find_cifar10), else the probe task; ``load=False`` loads nothing.
-    ``settings``: a QSettings to remember window geometry, the last data set and the dialogs'
-    folders in (``run_app`` passes the user's); None remembers nothing."""
+    ``settings``: a QSettings to remember window geometry, the last data set, the dialogs'
+    folders and the Training menu's "Train on all cores" in (``run_app`` passes the user's);
+    None remembers nothing."""
 
     dataLoaded = QtCore.Signal()
     traceShown = QtCore.Signal()
@@ -133,6 +140,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status = QtWidgets.QLabel("")
         self.status.setObjectName("statusMessage")
         self.statusBar().addWidget(self.status, 1)
+        # how many processes train the run (or the next one): the all-cores setting at a glance
+        self.processes_label = QtWidgets.QLabel("")
+        self.processes_label.setObjectName("processesLabel")
+        self.statusBar().addPermanentWidget(self.processes_label)
+        self._build_menus()
         self.checkpoint_data_button = QtWidgets.QPushButton(icon("open"), "")
         self.checkpoint_data_button.setObjectName("loadCheckpointDataButton")
         self.checkpoint_data_button.setVisible(False)
@@ -178,6 +190,48 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_buttons()
         if load:
             QtCore.QTimer.singleShot(0, lambda: self._initial_load(data_spec))
+
+    def _build_menus(self):
+        menu = self.menuBar().addMenu("&Training")
+        menu.setObjectName("trainingMenu")
+        n = all_cores_workers()
+        self.all_cores_action = QtGui.QAction(f"Train on all cores ({processes_text(n)})", self)
+        self.all_cores_action.setObjectName("allCoresAction")
+        self.all_cores_action.setCheckable(True)
+        self.all_cores_action.setToolTip(
+            f"Split each batch over {processes_text(n)} (from the next Train or Continue). "
+            "Off: one process, so the window keeps a core of its own.")
+        self.all_cores_action.setStatusTip(self.all_cores_action.toolTip())
+        self.all_cores_action.setChecked(remembered_all_cores(self.settings))
+        self.all_cores_action.toggled.connect(self._all_cores_toggled)
+        menu.addAction(self.all_cores_action)
+        self._show_processes()
+
+    def train_workers(self) -> int:
+        """The processes a new run or a Continue trains on (the Training menu's setting)."""
+        return app_workers(self.all_cores_action.isChecked())
+
+    def _all_cores_toggled(self, on: bool):
+        remember_all_cores(self.settings, on)
+        self._show_processes()
+        n = processes_text(self.train_workers())
+        if self.is_training():
+            self.show_message(f"The next Train or Continue trains on {n}; this run keeps "
+                              f"{processes_text(self._running_workers())}.")
+        else:
+            self.show_message(f"Training will run on {n}.")
+
+    def _running_workers(self) -> int:
+        return int(self.run_info.get("workers", 1))
+
+    def _show_processes(self):
+        """'training on N processes' while a run trains, else what the next one will use."""
+        if self.is_training() and "workers" in self.run_info:
+            text = f"training on {processes_text(self._running_workers())}"
+        else:
+            text = f"trains on {processes_text(self.train_workers())}"
+        self.processes_label.setText(f"  {text}  ")
+        self.processes_label.setToolTip("Training menu → Train on all cores")
 
     @staticmethod
     def _empty_history() -> dict:
@@ -475,23 +529,27 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         dropped = self._unsaved_step
         self._forget_model()
-        self._run_worker(TrainWorker(cfg, self.splits))
+        workers = self.train_workers()
+        self._run_worker(TrainWorker(cfg, self.splits, workers=workers))
         note = (f" (the previous model, step {dropped:,}, was not saved)"
                 if dropped else "")
-        self.show_message(f"A new run started at step 0{note} …")
+        self.show_message(f"A new run started at step 0 on {processes_text(workers)}{note} …")
 
     def continue_training(self):
         """Train further: the loaded checkpoint (from its step, with its optimizer state and
         history) or the stopped run, in place."""
         if self.is_training() or not self.can_continue():
             return
+        workers = self.train_workers()
+        on = processes_text(workers)
         if self._resume_path is not None:
-            w = TrainWorker(splits=self.splits, resume_path=self._resume_path)
+            w = TrainWorker(splits=self.splits, resume_path=self._resume_path, workers=workers)
             text = (f"Continuing {Path(self._resume_path).name} from step "
-                    f"{self._resume_step:,} …")
+                    f"{self._resume_step:,} on {on} …")
         else:
-            w = TrainWorker(trainer=self.trainer, stopped_params=self._stopped_params)
-            text = f"Continuing the stopped run from step {self.trainer.step:,} …"
+            w = TrainWorker(trainer=self.trainer, stopped_params=self._stopped_params,
+                            workers=workers)
+            text = f"Continuing the stopped run from step {self.trainer.step:,} on {on} …"
         self._resume_path = None
         self._run_worker(w)
         self.show_message(text)
@@ -546,6 +604,7 @@ class MainWindow(QtWidgets.QMainWindow):
         kind = ev.get("type")
         if kind == "started":
             self.run_info = ev
+            self._show_processes()
             self.training_panel.set_steps_per_epoch(ev.get("steps_per_epoch"))
             hist = ev.get("history") or {}
             if hist.get("steps") and self.training_panel.step_count() != len(hist["steps"]):
@@ -610,8 +669,9 @@ class MainWindow(QtWidgets.QMainWindow):
         remove_stale_temps(Path(path).parent)     # what killed writers left there, as the CLI does
         entry = self._workers.get("train")
         if entry:
-            entry[0].request_save(path)
+            # first: a paused run saves at once, and its "Saved" message must not be replaced
             self.show_message(f"Saving {path} after the current step …")
+            entry[0].request_save(path)
             return
         if self.trainer is None:
             self.show_message("Nothing to save yet: train a model first.")
@@ -784,6 +844,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.trainer = worker.trainer
             self._stopped_params = worker.stopped_params
             self._update_buttons()
+            self._show_processes()
         if name == "load" and not self._closing:
             self.data_panel.set_idle()
             self.data_panel.show_loaded(self.splits)

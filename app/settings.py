@@ -1,5 +1,5 @@
 """What the app remembers between launches (QSettings): window and dock geometry, the last
-data set, the last folders of the file dialogs.
+data set, the last folders of the file dialogs, whether to train on all cores.
 
 ``MainWindow`` remembers only when given a QSettings (``run_app`` passes ``app_settings()``),
 so tests and automation never read or write the user's settings by accident.
@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtWidgets
 
 ORGANISATION = "rnnscope"
 APPLICATION = "rnnscope"
+ALL_CORES_KEY = "training/all_cores"
 
 
 def app_settings() -> QtCore.QSettings:
@@ -25,6 +26,18 @@ def window_settings(widget: QtWidgets.QWidget) -> QtCore.QSettings | None:
     (a window that remembers nothing, or a widget shown on its own)."""
     settings = getattr(widget.window(), "settings", None)
     return settings if isinstance(settings, QtCore.QSettings) else None
+
+
+def remembered_all_cores(settings: QtCore.QSettings | None) -> bool:
+    """Whether the user chose "Train on all cores" (off when nothing is remembered)."""
+    if settings is None:
+        return False
+    return bool(settings.value(ALL_CORES_KEY, False, type=bool))
+
+
+def remember_all_cores(settings: QtCore.QSettings | None, on: bool) -> None:
+    if settings is not None:
+        settings.setValue(ALL_CORES_KEY, bool(on))
 
 
 def last_folder(settings: QtCore.QSettings | None, key: str) -> str:

@@ -16,9 +16,13 @@ Pause and save wait for a consistent point: a step after which no evaluation is 
 evaluation that cannot end the run (the trainer then parks before its next step, having
 changed nothing since). A save is written on the worker thread there, or, while parked, from
 the caller's thread (nothing in the trainer moves then).
-The worker limits BLAS to one thread and trains with ``workers=1`` (no batch-parallel
-threads, whatever a preset or a loaded checkpoint says) so the GUI thread keeps a core of its
-own.
+The worker limits BLAS to one thread and trains with ``workers`` processes, whatever a preset
+or a loaded checkpoint says: 1 by default (the trainer's own thread) so the GUI thread keeps a
+core of its own, or ``all_cores_workers()`` worker processes when the user chose "Train on all
+cores" (``app_workers``). The worker processes are spawned interpreters that import only
+``core`` (no Qt); the trainer ends them and frees their shared memory when its
+``events()`` ends — finished, stopped, cancelled by closing the window, or failed (a worker
+that dies raises ``core.process_parallel.WorkerError``, which reaches ``failed``).
 """
 
 from __future__ import annotations
@@ -34,25 +38,42 @@ from app.trace_job import snapshot_of
 from app.worker_thread import Worker
 from core.blas import limit_blas_threads
 from core.errors import RnnscopeError
+from core.threads import default_workers
 from core.trainer import Trainer
 
 EMIT_INTERVAL_S = 0.05      # step batches: ~20 per second at most
 SNAPSHOT_INTERVAL_S = 1.0   # model copies for the explorer / vanishing tab
 
 
-APP_WORKERS = 1             # batch-parallel training threads in the app (the CLI may use more)
+APP_WORKERS = 1             # the app's default: the trainer's thread, no worker processes
+ALL_CORES_CAP = 4           # at most this many worker processes with "Train on all cores"
 
 
-def app_config(config):
-    """``config`` with ``workers=1`` (unchanged if it already is)."""
-    if config is not None and config.workers != APP_WORKERS:
-        return dataclasses.replace(config, workers=APP_WORKERS)
+def all_cores_workers() -> int:
+    """Worker processes for "Train on all cores": this process's cores, at most 4."""
+    return default_workers(ALL_CORES_CAP)
+
+
+def app_workers(all_cores: bool) -> int:
+    """The ``workers`` the app trains with: ``all_cores_workers()`` if chosen, else 1."""
+    return all_cores_workers() if all_cores else APP_WORKERS
+
+
+def app_config(config, workers: int = APP_WORKERS):
+    """``config`` with ``workers`` (unchanged if it already has it)."""
+    if config is not None and config.workers != workers:
+        return dataclasses.replace(config, workers=workers)
     return config
 
 
-def app_resume_overrides() -> dict:
-    """Overrides for ``Trainer.resume_from``: continue a run on one training thread."""
-    return {"workers": APP_WORKERS}
+def app_resume_overrides(workers: int = APP_WORKERS) -> dict:
+    """Overrides for ``Trainer.resume_from``: continue a run on ``workers`` processes."""
+    return {"workers": workers}
+
+
+def processes_text(workers: int) -> str:
+    """'1 process' / '2 processes': what trains a run of ``workers``."""
+    return f"{workers} process" + ("" if workers == 1 else "es")
 
 
 def _copy_event(ev: dict) -> dict:
@@ -87,7 +108,8 @@ def consistent_point(trainer, ev: dict) -> bool:
 
 class TrainWorker(Worker):
     """Train ``config`` on ``splits``, continue ``trainer`` (a stopped run, in place) or resume
-    the checkpoint ``resume_path`` on ``splits``, until done, cancelled or failed."""
+    the checkpoint ``resume_path`` on ``splits``, until done, cancelled or failed, on
+    ``workers`` processes (1: this thread only; see the module doc)."""
 
     steps = QtCore.Signal(list)
     history = QtCore.Signal(dict)
@@ -97,9 +119,10 @@ class TrainWorker(Worker):
 
     def __init__(self, config=None, splits=None, trainer=None, checkpoint_dir=None,
                  snapshot_interval: float = SNAPSHOT_INTERVAL_S, resume_path=None,
-                 stopped_params: dict | None = None):
+                 stopped_params: dict | None = None, workers: int = APP_WORKERS):
         super().__init__()
-        self.config = app_config(config)
+        self.workers = int(workers)
+        self.config = app_config(config, self.workers)
         self.splits = splits
         self.trainer = trainer
         self.resume_path = resume_path
@@ -174,11 +197,11 @@ class TrainWorker(Worker):
 
     def _make_trainer(self):
         if self.trainer is not None:
-            self.trainer.reopen(self.stopped_params)
+            self.trainer.reopen(self.stopped_params, workers=self.workers)
             return self.trainer
         if self.resume_path is not None:
             return Trainer.resume_from(self.resume_path, self.splits, checkpoint_dir=None,
-                                       overrides=app_resume_overrides())
+                                       overrides=app_resume_overrides(self.workers))
         return Trainer(self.config, self.splits, checkpoint_dir=self.checkpoint_dir)
 
     def _emit_steps(self, pending: list[dict]):
@@ -197,6 +220,7 @@ class TrainWorker(Worker):
         self.event.emit({"type": "started", "steps_per_epoch": trainer.steps_per_epoch,
                          "epochs": cfg.epochs, "step": trainer.step, "epoch": trainer.epoch,
                          "n_train": trainer.n_train, "T": cfg.timesteps,
+                         "workers": cfg.workers,
                          "history": _copy_event({"steps": [dict(r) for r in h["steps"]],
                                                  "evals": [dict(r) for r in h["evals"]],
                                                  "dh_norm": [[r[0], list(r[1])]

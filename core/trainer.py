@@ -20,6 +20,7 @@ Letters: N = training images, B = batch size, T = timesteps, K = classes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -595,19 +596,27 @@ class Trainer:
         t.history = history
         return t
 
-    def reopen(self, params: dict[str, np.ndarray] | None = None) -> None:
+    def reopen(self, params: dict[str, np.ndarray] | None = None,
+               workers: int | None = None) -> None:
         """Continue a run that ended 'cancelled', in memory: the next :meth:`events` picks up
         at the step it stopped at, with the same optimizer, RNG and epoch position.
 
         params: the parameters the run had when it was cancelled (copies taken at its last
         step event); needed when the finish restored the best parameters over them, since
-        the optimizer state belongs to the current ones. Raises ConfigError for any other end.
+        the optimizer state belongs to the current ones. workers: continue on this many
+        processes (one of the RESUMABLE_OVERRIDES; None keeps the run's). Raises ConfigError
+        for any other end.
         """
         if self.finished is None:
             return
         if self.finished.get("reason") != "cancelled":
             raise ConfigError(f"a run that ended '{self.finished.get('reason')}' cannot be "
                               "continued in place; only a stopped (cancelled) one can")
+        if workers is not None and workers != self.config.workers:
+            self.config = dataclasses.replace(self.config, workers=workers).validate()
+            self.history["config"] = self.config.to_dict()
+            self._loss.close()
+            self._loss = BatchLoss(self.model, self.config.workers)
         if params is not None:
             for k, v in self.model.params.items():
                 v[...] = params[k]
