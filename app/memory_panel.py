@@ -73,32 +73,32 @@ class _VariantItems:
         sym = _symbol(label)
         self.low = pg.PlotDataItem(pen=None)
         self.high = pg.PlotDataItem(pen=None)
-        self.low.opts["name"], self.high.opts["name"] = f"{label} min", f"{label} max"
         self.band = pg.FillBetweenItem(self.low, self.high, brush=fill)
         self.mean = pg.PlotDataItem(pen=pen, symbol=None)
-        self.mean.opts["name"] = f"{label} mean"
         self.points = pg.ScatterPlotItem(size=9, symbol=sym, pen=pg.mkPen("w", width=0.8),
                                          brush=pg.mkBrush(c), hoverable=True,
                                          hoverSize=12)
-        self.points.opts["name"] = f"{label} runs"
         self.points.sigClicked.connect(on_click)
         for it in (self.low, self.high, self.band, self.mean, self.points):
             acc.addItem(it)
         self.points.setZValue(5)
         self.dh = pg.PlotDataItem(pen=pen)
-        self.dh.opts["name"] = f"{label} dl/dh_t"
         self.dc = pg.PlotDataItem(pen=pg.mkPen(c, width=2, style=QtCore.Qt.DashLine))
-        self.dc.opts["name"] = f"{label} dl/dc_t"
         grad.addItem(self.dh)
         grad.addItem(self.dc)
         self.conn_mean = pg.PlotDataItem(pen=pen)
-        self.conn_mean.opts["name"] = f"{label} cue share mean"
         self.conn_points = pg.ScatterPlotItem(size=8, symbol=sym, pen=pg.mkPen("w", width=0.8),
                                               brush=pg.mkBrush(c), hoverable=True)
-        self.conn_points.opts["name"] = f"{label} cue share runs"
         self.conn_points.sigClicked.connect(on_click)
         conn.addItem(self.conn_mean)
         conn.addItem(self.conn_points)
+        # names for the CSV export and the read-out, given after adding: a name given before
+        # would put every item into the legend, which lists only the mean lines
+        for it, name in ((self.low, "min"), (self.high, "max"), (self.mean, "mean"),
+                         (self.points, "runs"), (self.dh, "dl/dh_t"), (self.dc, "dl/dc_t"),
+                         (self.conn_mean, "cue share mean"), (self.conn_points,
+                                                              "cue share runs")):
+            it.opts["name"] = f"{label} {name}"
         self.all = (self.low, self.high, self.mean, self.points, self.dh, self.dc,
                     self.conn_mean, self.conn_points)
 
@@ -139,7 +139,9 @@ class MemoryPanel(QtWidgets.QWidget):
             item.setCheckState(QtCore.Qt.Checked if on else QtCore.Qt.Unchecked)
             self.cells_list.addItem(item)
         rows = self.cells_list.count()
-        self.cells_list.setFixedHeight(rows * self.cells_list.sizeHintForRow(0) + 6)
+        self.cells_list.setFixedHeight(rows * self.cells_list.sizeHintForRow(0)
+                                       + 2 * self.cells_list.frameWidth() + 8)
+        self.cells_list.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
         self.distances_edit = QtWidgets.QLineEdit(",".join(map(str, BENCH_DISTANCES)))
         self.distances_edit.setObjectName("memoryDistancesEdit")
         self.distances_edit.setToolTip("Distances d (comma-separated, 0..28): steps from the "
@@ -393,7 +395,7 @@ class MemoryPanel(QtWidgets.QWidget):
             self.acc_legend.addItem(items.mean, f"{label} ({v['params']:,} params)")
             self.grad_legend.addItem(items.dh, label)
             if v["cell"] == "lstm":
-                self.grad_legend.addItem(items.dc, f"{label} ||dl/dc_t||")
+                self.grad_legend.addItem(items.dc, f"{label} dl/dc")
         self.acc_legend.updateSize()
         self.grad_legend.updateSize()
         self.distance_combo.blockSignals(True)

@@ -131,3 +131,66 @@ def test_clicking_a_point_opens_the_run_in_the_explorer(window, qtbot):
     x = model.input_from_images(norm.apply(window.splits.test.images, dtype=model.dtype))
     acc = float(np.mean(np.argmax(model.scores(x), 1) == window.splits.test.labels))
     assert acc == result["test_acc"]
+
+
+# -- the Explorer's connectivity strip -----------------------------------------------------------
+@pytest.fixture
+def explorer(qtbot):
+    from app.explorer_panel import ExplorerPanel
+
+    e = ExplorerPanel()
+    qtbot.addWidget(e)
+    e.resize(1300, 800)
+    e.split_sizes = {"val": 10}
+    e.index_spin.setRange(0, 9)
+    return e
+
+
+def _trace(kind, cell="rnn"):
+    from app.trace_job import ModelCache, explorer_trace
+    from tests.gated_fixtures import gated_snapshot, images
+
+    x, y = images(4)
+    names = [f"class {k}" for k in range(10)]
+    return explorer_trace(ModelCache(), gated_snapshot(cell, kind=kind, hidden=6), x[0],
+                          int(y[0]), "val", 0, names, batch_images=x[1:], batch_labels=y[1:])
+
+
+@pytest.mark.parametrize("kind,steps", [("row-rnn", 32), ("cnn-rnn", 8)])
+def test_connectivity_strip_rows_class_selector_and_overlay(explorer, kind, steps):
+    from core.connectivity import connectivity
+    from core.datasets import Normalizer
+    from core.models import build_model
+    from tests.gated_fixtures import gated_snapshot, images
+
+    tr = _trace(kind)
+    assert tr["T"] == steps
+    explorer.set_trace(tr)
+    strip = explorer.conn_strip
+    x, _ = strip.curve.getOriginalDataset()
+    assert len(x) == 32          # one value per image row, for either model
+    y = int(tr["label"])
+    assert explorer.conn_class_combo.currentData() == "true"
+    assert explorer.connectivity_class() == y
+    # the strip shows the core's connectivity of the true class
+    snap = gated_snapshot("rnn", kind=kind, hidden=6)
+    model = build_model(snap["config"])
+    model.params.update(snap["params"])
+    norm = Normalizer.from_dict(snap["normalizer"])
+    img = images(4)[0][:1]
+    want = connectivity(model, norm.apply(img, dtype=model.dtype), [y])["rows"][0]
+    np.testing.assert_allclose(strip.values, want, rtol=1e-4)
+    # another class: other values
+    other = (y + 1) % 10
+    explorer.conn_class_combo.setCurrentIndex(explorer.conn_class_combo.findData(other))
+    assert explorer.connectivity_class() == other
+    assert not np.allclose(strip.values, want)
+    np.testing.assert_allclose(strip.values, tr["connectivity"]["rows"][other])
+    # the per-pixel overlay toggles
+    ov = explorer.conn_overlay
+    assert not ov.isVisible() and ov.image is None
+    explorer.conn_overlay_check.setChecked(True)
+    assert ov.isVisible() and ov.image.shape == (32, 32)
+    np.testing.assert_allclose(ov.image, tr["connectivity"]["log_pixels"][other])
+    explorer.conn_overlay_check.setChecked(False)
+    assert not ov.isVisible()
