@@ -23,9 +23,10 @@ The panel only displays the dict app.trace_job.explorer_trace returns; it asks f
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.clip_view import ClipView
+from app.connectivity_strip import ConnectivityStrip, PixelOverlay
 from app.elided_label import ElidedLabel
 from app.feature_row_view import FeatureRowView
 from app.fill_scroll_area import FillScrollArea
@@ -127,10 +128,33 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.prediction_label.setWordWrap(True)
         self.prediction_label.setTextFormat(QtCore.Qt.RichText)
 
+        # which rows (and pixels) the decision depends on: beside the image, rows aligned
+        self.conn_strip = ConnectivityStrip(self.image_view)
+        self.conn_overlay = PixelOverlay(self.image_view.getPlotItem())
+        self.conn_class_combo = QtWidgets.QComboBox()
+        self.conn_class_combo.setObjectName("connectivityClassCombo")
+        self.conn_class_combo.setToolTip("Whose logit the connectivity strip (right of the "
+                                         "image) differentiates: the true class by default")
+        self.conn_class_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
+        self.conn_overlay_check = QtWidgets.QCheckBox("per pixel")
+        self.conn_overlay_check.setObjectName("connectivityOverlayCheck")
+        self.conn_overlay_check.setToolTip("Colour the image by ||d logit / d pixel|| (log "
+                                           "scale; bright = the decision depends on it)")
         self.image_frame = PlotFrame(
             "Input image", self.image_view,
-            "The highlighted band is what the RNN reads at step t; dimmed rows come later.",
-            export_name="explorer_image")
+            "The highlighted band is what the RNN reads at step t; dimmed rows come later. "
+            "Right: ||d logit/d x|| per image row (log), the rows this decision depends on.",
+            export_name="explorer_image", beside=self.conn_strip)
+        self._stretch_beside(self.image_frame, self.conn_strip)
+        # the strip beside the image changes the image's size after it is drawn: fit it again
+        self.image_view.getPlotItem().getViewBox().sigResized.connect(
+            lambda *_: QtCore.QTimer.singleShot(0, self._fit_image))
+        conn_row = QtWidgets.QHBoxLayout()
+        conn_row.setContentsMargins(0, 0, 0, 0)
+        conn_row.addWidget(QtWidgets.QLabel("Connectivity of"))
+        conn_row.addWidget(self.conn_class_combo)
+        conn_row.addWidget(self.conn_overlay_check)
+        conn_row.addStretch(1)
         self.feature_frame = PlotFrame(
             "Feature map read by the RNN", self.feature_view,
             "CNN+RNN: the mean over the conv channels at each feature-map step.",
@@ -166,6 +190,7 @@ class ExplorerPanel(QtWidgets.QWidget):
         left = QtWidgets.QVBoxLayout()
         left.setContentsMargins(0, 0, 0, 0)
         left.addWidget(self.image_frame)
+        left.addLayout(conn_row)
         left.addWidget(self.feature_frame)
         left.addWidget(self.prediction_label)
         left.addStretch(1)
@@ -258,6 +283,8 @@ class ExplorerPanel(QtWidgets.QWidget):
         self.split_combo.currentTextChanged.connect(self._split_changed)
         self.index_spin.valueChanged.connect(self._request)
         self.quantity_combo.currentIndexChanged.connect(self._quantity_changed)
+        self.conn_class_combo.currentIndexChanged.connect(self._show_connectivity)
+        self.conn_overlay_check.toggled.connect(self._show_connectivity)
         self.random_button.clicked.connect(self.pick_random)
         self.thumbs.picked.connect(self.index_spin.setValue)
         self.follow_check.toggled.connect(self.followChanged)
@@ -304,6 +331,30 @@ class ExplorerPanel(QtWidgets.QWidget):
         elif app.activeWindow() is not self.window():
             return False
         return True
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        QtCore.QTimer.singleShot(0, self._fit_image)
+
+    def _fit_image(self, *_):
+        r, c = self.image_view.shape
+        if r and c:
+            # a resize the view got while its tab was hidden can leave its scene at the old
+            # size (the image then runs under the caption): lay the scene out at today's size
+            size = self.image_view.size()
+            self.image_view.resizeEvent(QtGui.QResizeEvent(size, size))
+            self.image_view.getPlotItem().getViewBox().setRange(
+                xRange=(0, c), yRange=(0, r), padding=0.02)
+
+    @staticmethod
+    def _stretch_beside(frame: QtWidgets.QWidget, widget: QtWidgets.QWidget):
+        """Let ``widget`` (put beside a plot by PlotFrame, top-aligned) take the row's full
+        height, so its rows can line up with the image's."""
+        top = frame.layout()
+        for i in range(top.count()):
+            sub = top.itemAt(i).layout()
+            if sub is not None and sub.indexOf(widget) >= 0:
+                sub.setAlignment(widget, QtCore.Qt.Alignment())
 
     def _fit_narration(self):
         """Room for NARRATION_LINES lines plus the style sheet's padding and border."""
@@ -505,7 +556,55 @@ class ExplorerPanel(QtWidgets.QWidget):
             f"<b>True class:</b> {names[y]} &nbsp; {verdict} &nbsp; "
             f"<span style='color:{SUBTLE}'>loss {tr['loss']:.3f}</span>{cue}")
         self.model_label.setText(tr.get("model_text", ""))
+        self._fill_class_combo(names)
+        self._show_connectivity()
         self.set_frame(2 * T if first else self.frame)
+
+    def _fill_class_combo(self, names: list[str]):
+        """'true class', 'predicted class', then every class; the choice is kept."""
+        wanted = [("true class", "true"), ("predicted class", "predicted")] + [
+            (n, k) for k, n in enumerate(names)]
+        have = [(self.conn_class_combo.itemText(i), self.conn_class_combo.itemData(i))
+                for i in range(self.conn_class_combo.count())]
+        if have == wanted:
+            return
+        keep = self.conn_class_combo.currentData()
+        self.conn_class_combo.blockSignals(True)
+        self.conn_class_combo.clear()
+        for text, data in wanted:
+            self.conn_class_combo.addItem(text, data)
+        i = self.conn_class_combo.findData(keep) if keep is not None else 0
+        self.conn_class_combo.setCurrentIndex(max(0, i))
+        self.conn_class_combo.blockSignals(False)
+
+    def connectivity_class(self) -> int | None:
+        """The class whose logit the strip shows for the current trace."""
+        tr = self.trace
+        if tr is None:
+            return None
+        choice = self.conn_class_combo.currentData()
+        if choice == "true" or choice is None:
+            return int(tr["label"])
+        if choice == "predicted":
+            return int(np.argmax(tr["probs"]))
+        return int(choice)
+
+    def _show_connectivity(self, *_):
+        tr = self.trace
+        con = None if tr is None else tr.get("connectivity")
+        k = self.connectivity_class()
+        if con is None or k is None:
+            self.conn_strip.set_rows(None)
+            self.conn_overlay.set_pixels(None)
+            self.conn_overlay.setVisible(False)
+            return
+        self.conn_strip.set_rows(con["rows"][k], self.cue_rows)
+        overlay = self.conn_overlay_check.isChecked()
+        self.conn_overlay.set_pixels(con["log_pixels"][k] if overlay else None)
+        self.conn_overlay.setVisible(overlay)
+        names = tr["class_names"]
+        self.conn_strip.setToolTip(f"||d logit({names[k]}) / d x|| per image row, log scale: "
+                                   "the rows this decision depends on")
 
     def _feature_caption(self, tr: dict) -> str:
         T = int(tr["T"])

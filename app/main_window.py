@@ -26,6 +26,7 @@ from app.data_panel import DataPanel, describe
 from app.download_worker import DownloadWorker
 from app.explorer_panel import ExplorerPanel
 from app.load_worker import LoadDataWorker
+from app.memory_panel import MemoryPanel
 from app.model_panel import ModelPanel
 from app.report_worker import ReportWorker
 from app.reports_panel import ReportsPanel
@@ -135,6 +136,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.explorer, "Explorer")
         self.tabs.addTab(self.vanishing, "Vanishing gradients")
         self.tabs.addTab(self.reports, "Reports")
+        self.memory = MemoryPanel()
+        self.tabs.addTab(self.memory, "Memory")
+        self._pending_snapshot: dict | None = None   # a bench run to show once its data loads
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.setCentralWidget(self.tabs)
         self.status = QtWidgets.QLabel("")
@@ -180,6 +184,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explorer.message.connect(self.show_message)
         self.reports.buildRequested.connect(self.build_report)
         self.reports.message.connect(self.show_message)
+        self.memory.message.connect(self.show_message)
+        self.memory.exploreRequested.connect(self.explore_memory_run)
+        all_cores = self.findChild(QtGui.QAction, "allCoresAction")
+        if all_cores is not None:   # the bench's processes follow "Train on all cores"
+            from core.memory_bench import default_workers
+
+            self.memory.workers_for_run = lambda: default_workers() if all_cores.isChecked() \
+                else 1
         for frame in self.findChildren(QtWidgets.QFrame, "plotFrame"):
             if hasattr(frame, "message"):
                 frame.message.connect(self.show_message)
@@ -341,6 +353,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_load_failed(self, message: str):
         self._pending_checkpoint = None
+        self._pending_snapshot = None
         self.data_panel.set_error(message)
         self.data_panel.show_loaded(self.splits)
         self.show_message(message)
@@ -379,6 +392,9 @@ class MainWindow(QtWidgets.QMainWindow):
         pending, self._pending_checkpoint = self._pending_checkpoint, None
         if pending:
             self.load_checkpoint(pending)
+        snap, self._pending_snapshot = self._pending_snapshot, None
+        if snap is not None:
+            self._show_memory_run(snap)
 
     def _remember_data(self, spec, options: dict, splits):
         if self.settings is None:
@@ -778,6 +794,40 @@ class MainWindow(QtWidgets.QMainWindow):
         self.show_message(f"Loaded {path} ({note}).")
         return True
 
+    def explore_memory_run(self, result: dict):
+        """Open a Memory-tab run in the Explorer: load the probe data it was trained on (its
+        cue row, height, noise and seed), then show its trained model there."""
+        if self.is_training():
+            self.show_message("Stop training before opening a bench run in the Explorer.")
+            return
+        from core.datasets import Normalizer
+        from core.models import build_model
+
+        trained = result["trained"]
+        model = build_model(trained["model_config"])
+        for k, v in trained["params"].items():
+            model.params[k] = np.array(v, copy=True)
+        snap = snapshot_of(model, Normalizer.from_dict(trained["normalizer"]),
+                           trained["train_config"], int(result.get("steps", 0)),
+                           f"memory bench {result['variant']}, d = {result['distance']}, "
+                           f"seed {result['seed']}")
+        self._pending_snapshot = snap
+        self.load_data("probe", probe_params=dict(trained["probe_params"]),
+                       seed=int(trained["seed"]))
+
+    def _show_memory_run(self, snap: dict):
+        from core.config import TrainConfig
+
+        try:
+            self.model_panel.set_config(TrainConfig.from_dict(snap["train"]))
+        except RnnscopeError:
+            pass
+        self.snapshot = None     # the preview made on loading is replaced, not kept
+        self.set_snapshot(snap)
+        self.tabs.setCurrentWidget(self.explorer)
+        self.show_message(f"Explorer: {snap['label']} (view only; train it further from the "
+                          "Training tab with the same settings).")
+
     def _refuse_other_data(self, path: str, data: dict) -> bool:
         name = Path(path).name
         theirs = describe_data(data)
@@ -853,7 +903,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Cancel every worker, quit and wait for every thread; True if all ended."""
         self._closing = True
         self.explorer.stop_playing()
-        ok = True
+        ok = self.memory.shutdown(timeout_ms)
         for name in list(self._workers):
             worker, thread = self._workers.pop(name)
             ok &= stop_worker(worker, thread, timeout_ms)

@@ -14,6 +14,7 @@ import json
 import numpy as np
 
 from core.clipping import clip_gradients
+from core.connectivity import connectivity
 from core.datasets import Normalizer
 from core.gate_stats import gate_stats
 from core.models import build_model
@@ -98,6 +99,9 @@ def explorer_trace(cache: ModelCache, snap: dict, image: np.ndarray, label: int,
     the trace holds of gates {block: (T, H)}, cell (T, H) = c_t, dc (T, H) = dl/dc_t,
     dc_norm_t (T,) = ||dl/dc_t||, batch_dc_norm (T,) and, over the batch, gate_stats
     (core.gate_stats.GateStats.to_dict()).
+    connectivity: {'rows' (K, R) = ||d scores[k] / d x_r|| per image row r for every class k
+    (through the convolutions for the CNN+RNN), 'log_pixels' float32 (K, R, W) = log10 of the
+    same per pixel (-inf where it is 0)} (core.connectivity).
     """
     model, norm = cache.model(snap)
     train = snap.get("train") or {}
@@ -143,6 +147,13 @@ def explorer_trace(cache: ModelCache, snap: dict, image: np.ndarray, label: int,
     if tr.dc is not None:
         cell_keys["dc"] = _image_rows(tr.dc)
         cell_keys["dc_norm_t"] = np.linalg.norm(np.asarray(tr.dc[0], dtype=np.float64), axis=1)
+    K = int(np.asarray(tr.probs).shape[1])
+    con = connectivity(model, np.repeat(norm.apply(image[None], dtype=model.dtype), K, axis=0),
+                       np.arange(K))
+    with np.errstate(divide="ignore"):
+        log_pixels = np.log10(np.asarray(con["pixels"], dtype=np.float64)).astype(np.float32)
+    cell_keys["connectivity"] = {"rows": np.asarray(con["rows"], dtype=np.float64),
+                                 "log_pixels": log_pixels}
     seq = None
     if tr.features is not None and "seq" in tr.features:
         seq = np.asarray(tr.features["seq"][0], dtype=np.float32)

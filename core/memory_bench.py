@@ -31,6 +31,12 @@ Result of one run (``run_one``), all plain JSON-able values:
     test images for their true class, and connectivity_rows (T,) the mean normalised profile,
     params (count), epochs (done, float), steps, seconds (wall time of the whole run),
     diverged (bool), finish (the trainer's reason), message.
+
+With ``keep_params=True`` (in-process use such as the app, never memory.json) a result also
+holds 'trained': {'model_config': model.config, 'params': {name: array copy} of the restored
+parameters, 'normalizer': Normalizer.to_dict(), 'train_config': TrainConfig.to_dict(),
+'probe_params': the probe task's options, 'seed': the data seed}, enough to rebuild the model
+(core.models.build_model) and its probe data (core.datasets.load_data('probe', ...)).
 """
 
 from __future__ import annotations
@@ -361,13 +367,14 @@ def _ratio(a: float, b: float) -> float | None:
 
 
 def run_one(spec: dict, on_step: Callable[[int, int, float, float | None], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> dict:
+            should_stop: Callable[[], bool] | None = None, keep_params: bool = False) -> dict:
     """Train and measure one run (a dict from ``BenchConfig.runs``) -> its result dict
     (module docstring), or ``{'cancelled': True, ...}`` when ``should_stop()`` became true.
 
     on_step(step, total_steps, loss, batch accuracy) after every training step; should_stop is
     checked after every step and between evaluation batches (the run then ends before its next
-    step). Runs on whatever BLAS threads the caller set (``run_bench`` sets one)."""
+    step). Runs on whatever BLAS threads the caller set (``run_bench`` sets one).
+    keep_params: add the 'trained' entry (module docstring)."""
     import numpy as np
 
     from core.config import TrainConfig
@@ -414,7 +421,7 @@ def run_one(spec: dict, on_step: Callable[[int, int, float, float | None], None]
         conn = cue_band_summary(model, norm, test, spec["cue_row"], spec["cue_height"],
                                 max_images=n)
     dh = prof["dh_norm"]
-    return {
+    result = {
         "cell": spec["cell"], "variant": spec["label"], "activation": spec["activation"],
         "init": spec["init"], "hidden": spec["hidden"], "lr": spec["lr"],
         "distance": spec["distance"], "seed": spec["seed"], "cue_row": spec["cue_row"],
@@ -429,6 +436,13 @@ def run_one(spec: dict, on_step: Callable[[int, int, float, float | None], None]
         "diverged": finished["reason"] == "diverged", "finish": finished["reason"],
         "message": finished["message"],
     }
+    if keep_params:
+        result["trained"] = {
+            "model_config": dict(model.config),
+            "params": {k: np.array(v, copy=True) for k, v in model.params.items()},
+            "normalizer": norm.to_dict(), "train_config": config.to_dict(),
+            "probe_params": probe, "seed": int(spec["seed"])}
+    return result
 
 
 # -- worker processes ----------------------------------------------------------------------------
@@ -450,7 +464,7 @@ def _worker_init(queue, stop) -> None:
     limit_blas_threads(1)
 
 
-def _worker_run(run_id: int, spec: dict) -> tuple[int, dict]:
+def _worker_run(run_id: int, spec: dict, keep_params: bool = False) -> tuple[int, dict]:
     last = [0.0]
 
     def on_step(step, total, loss, acc):
@@ -460,7 +474,8 @@ def _worker_run(run_id: int, spec: dict) -> tuple[int, dict]:
             _queue.put(("step", run_id, step, total, loss, acc))
 
     _queue.put(("start", run_id))
-    return run_id, run_one(spec, on_step=on_step, should_stop=_stop.is_set)
+    return run_id, run_one(spec, on_step=on_step, should_stop=_stop.is_set,
+                           keep_params=keep_params)
 
 
 @contextmanager
@@ -482,7 +497,8 @@ def default_workers() -> int:
 
 def run_bench(config: BenchConfig, workers: int | None = None,
               progress: Callable[[dict], None] | None = None,
-              should_stop: Callable[[], bool] | None = None) -> dict:
+              should_stop: Callable[[], bool] | None = None,
+              keep_params: bool = False) -> dict:
     """Run every (variant, distance, seed) of ``config`` -> the memory.json dict.
 
     workers: processes (None = the machine's cores); 1 runs in this process (on one BLAS
@@ -493,6 +509,8 @@ def run_bench(config: BenchConfig, workers: int | None = None,
     should_stop() is polled (in this process) between steps: once true, no new run starts,
     the running ones end before their next step, and the result has 'complete': False.
     Results are sorted by (variant order, distance, seed) whatever order they finished in.
+    keep_params: every result keeps its trained model ('trained', module docstring; arrays,
+    so the document is then no longer JSON: for in-process use such as the app).
     """
     config.validate()
     runs = config.runs()
@@ -508,9 +526,9 @@ def run_bench(config: BenchConfig, workers: int | None = None,
     t0 = time.perf_counter()
     results: dict[int, dict] = {}
     if workers == 1:
-        stopped = _run_here(runs, results, emit, stop)
+        stopped = _run_here(runs, results, emit, stop, keep_params)
     else:
-        stopped = _run_in_processes(runs, results, workers, emit, stop)
+        stopped = _run_in_processes(runs, results, workers, emit, stop, keep_params)
     ordered = [results[i] for i in sorted(results)]
     return bench_document(config, variants, ordered, complete=not stopped and len(
         ordered) == len(runs), seconds=time.perf_counter() - t0, workers=workers)
@@ -523,7 +541,7 @@ def _done(run_id, result, results, emit) -> None:
     emit({"type": "run_done", "run": run_id, "result": result})
 
 
-def _run_here(runs, results, emit, stop) -> bool:
+def _run_here(runs, results, emit, stop, keep_params=False) -> bool:
     from core.blas import limit_blas_threads
 
     with limit_blas_threads(1):
@@ -537,7 +555,8 @@ def _run_here(runs, results, emit, stop) -> bool:
                 emit({"type": "run_step", "run": i, "step": step, "total_steps": total,
                       "loss": loss, "acc": acc})
 
-            _done(i, run_one(spec, on_step=on_step, should_stop=stop), results, emit)
+            _done(i, run_one(spec, on_step=on_step, should_stop=stop, keep_params=keep_params),
+                  results, emit)
     return stop()
 
 
@@ -549,7 +568,7 @@ def _cost(spec: dict) -> float:
     return G * H * (INPUT_DIM + H)
 
 
-def _run_in_processes(runs, results, workers, emit, stop) -> bool:
+def _run_in_processes(runs, results, workers, emit, stop, keep_params=False) -> bool:
     ctx = mp.get_context("spawn")
     queue, stop_event = ctx.Queue(), ctx.Event()
     order = sorted(range(len(runs)), key=lambda i: -_cost(runs[i]))
@@ -557,7 +576,7 @@ def _run_in_processes(runs, results, workers, emit, stop) -> bool:
     with _sigint_blocked():
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                    initializer=_worker_init, initargs=(queue, stop_event))
-        futures = {pool.submit(_worker_run, i, runs[i]): i for i in order}
+        futures = {pool.submit(_worker_run, i, runs[i], keep_params): i for i in order}
     try:
         pending = set(futures)
         while pending:
