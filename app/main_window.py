@@ -186,12 +186,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.reports.message.connect(self.show_message)
         self.memory.message.connect(self.show_message)
         self.memory.exploreRequested.connect(self.explore_memory_run)
-        all_cores = self.findChild(QtGui.QAction, "allCoresAction")
-        if all_cores is not None:   # the bench's processes follow "Train on all cores"
-            from core.memory_bench import default_workers
-
-            self.memory.workers_for_run = lambda: default_workers() if all_cores.isChecked() \
-                else 1
+        # the bench's processes follow "Train on all cores"
+        self.memory.workers_for_run = lambda: (all_cores_workers()
+                                               if self.all_cores_action.isChecked() else 1)
         for frame in self.findChildren(QtWidgets.QFrame, "plotFrame"):
             if hasattr(frame, "message"):
                 frame.message.connect(self.show_message)
