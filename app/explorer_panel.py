@@ -334,6 +334,7 @@ class ExplorerPanel(QtWidgets.QWidget):
 
     def showEvent(self, ev):
         super().showEvent(ev)
+        self._fit_narration()   # the window's style sheet reaches the label only once shown
         QtCore.QTimer.singleShot(0, self._fit_image)
 
     def _fit_image(self, *_):
@@ -357,9 +358,15 @@ class ExplorerPanel(QtWidgets.QWidget):
                 sub.setAlignment(widget, QtCore.Qt.Alignment())
 
     def _fit_narration(self):
-        """Room for NARRATION_LINES lines plus the style sheet's padding and border."""
-        lines = NARRATION_LINES * self.narration.fontMetrics().lineSpacing()
-        self.narration.setFixedHeight(lines + 2 * 6 + 2 + 4)
+        """Room for NARRATION_LINES lines of rich text, measured by the label itself: its text
+        document adds margins the font's line spacing does not count (they cut the third line
+        of a long narration), and the style sheet adds padding and a border."""
+        shown = self.narration.text()
+        self.narration.setText("<br>".join(["<b>Xg</b>"] * NARRATION_LINES))
+        needed = self.narration.heightForWidth(10_000)   # explicit breaks: any width will do
+        self.narration.setText(shown)
+        self.narration.setFixedHeight(max(needed, NARRATION_LINES
+                                          * self.narration.fontMetrics().lineSpacing()) + 2)
 
     def changeEvent(self, ev):
         super().changeEvent(ev)
