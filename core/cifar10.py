@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import DataError
-from core.fileio import remove_orphans
+from core.fileio import pid_after, remove_orphans
 from core.paths import BATCH_FILES, META_FILE, cache_dir
 
 CIFAR10_CLASSES = [
@@ -462,20 +462,11 @@ def _write_entry(entry: Path, arrays: dict[str, np.ndarray], class_names: list[s
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _tmp_owner(name: str) -> int | None:
-    """The pid in a temp folder's name (``.tmp-<pid>-<random>``), None if it is not one."""
-    if not name.startswith(_TMP_PREFIX):
-        return None
-    try:
-        return int(name[len(_TMP_PREFIX):].split("-", 1)[0])
-    except ValueError:
-        return None
-
-
 def _remove_stale_tmp(parent: Path) -> None:
     """Remove temp folders left by killed processes: their process is gone, or (a pid that
     may have been reused) they are over an hour old."""
-    remove_orphans(parent, _tmp_owner, max_age_s=_STALE_TMP_SECONDS)
+    remove_orphans(parent, lambda name: pid_after(_TMP_PREFIX, name, "-"),  # .tmp-<pid>-<random>
+                   max_age_s=_STALE_TMP_SECONDS)
 
 
 def load_cifar10(source: str | Path, progress: Progress | None = None,

@@ -186,6 +186,15 @@ def remove_orphans(folder: Path, pid_of: Callable[[str], int | None], keep=(),
     return removed
 
 
+def pid_after(prefix: str, name: str, sep: str) -> int | None:
+    """The pid in ``name`` = ``<prefix><pid><sep><anything>``, None for a name of another form
+    (such names are never treated as temporary)."""
+    if not name.startswith(prefix):
+        return None
+    pid = name[len(prefix):].split(sep, 1)[0]
+    return int(pid) if pid.isdigit() else None
+
+
 def temp_writer_pid(name: str) -> int | None:
     """The pid in a temporary name made by :func:`temp_path`, else None."""
     m = _TEMP_NAME.match(name)

@@ -53,7 +53,7 @@ import numpy as np
 
 from core.batch_parallel import combine_parts, split_bounds
 from core.errors import RnnscopeError
-from core.fileio import remove_orphans
+from core.fileio import pid_after, remove_orphans
 from core.threads import one_blas_thread
 from core.trace import Trace
 
@@ -62,23 +62,14 @@ SEGMENT_PREFIX = "rnnscope_"   # /dev/shm names: rnnscope_<parent pid>_<random>
 SHM_FOLDER = Path("/dev/shm")   # where POSIX shared memory shows up as files (Linux)
 
 
-def _segment_owner(name: str) -> int | None:
-    """The parent pid in a segment's name, None for anything that is not one of ours."""
-    if not name.startswith(SEGMENT_PREFIX):
-        return None
-    try:
-        return int(name[len(SEGMENT_PREFIX):].split("_", 1)[0])
-    except ValueError:
-        return None
-
-
 def remove_dead_segments() -> list[Path]:
     """Unlink the segments of runs whose parent was killed before it could (SIGKILL, a crash
     of the machine's OOM killer): their memory would stay taken until a reboot. A segment of a
     live run is never touched, however old (a training run may last for hours)."""
     if not SHM_FOLDER.is_dir():
         return []
-    return remove_orphans(SHM_FOLDER, _segment_owner, max_age_s=float("inf"))
+    return remove_orphans(SHM_FOLDER, lambda name: pid_after(SEGMENT_PREFIX, name, "_"),
+                          max_age_s=float("inf"))
 ALIGN = 64                     # bytes; every array in a block starts on a cache line
 PARENT_PART = False           # BatchLoss: whether the parent computes one part itself
 STOP_SECONDS = 2.0             # how long close() waits for a worker before terminating it
