@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from app.plot_style import colorbar_beside
 from app.row_image_view import RowImageView
 
 
@@ -24,10 +25,10 @@ class FeatureRowView(RowImageView):
                          parent=parent)
         self.setMinimumSize(120, 120)
         self.image_item.export_name = "feature_map_mean"
-        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
+        self.colorbar = colorbar_beside(self, self.image_item, values=(0, 1),
+                                        colorMap=pg.colormap.get("viridis"),
                                         interactive=False, width=10,
                                         label="mean over channels")
-        self.colorbar.setImageItem(self.image_item, insert_in=self.getPlotItem())
         self.channels = 0
         self.positions = False
         self.map_width = 8

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from app.plot_style import ACCENT
+from app.plot_style import ACCENT, colorbar_beside
 
 
 class HiddenHeatmap(pg.PlotWidget):
@@ -34,9 +34,9 @@ class HiddenHeatmap(pg.PlotWidget):
         self.image_item.export_name = "hidden_state"
         self.image_item.hover_format = self._hover
         pi.addItem(self.image_item)
-        self.colorbar = pg.ColorBarItem(values=(-1, 1), colorMap=pg.colormap.get("CET-D1"),
+        self.colorbar = colorbar_beside(self, self.image_item, values=(-1, 1),
+                                        colorMap=pg.colormap.get("CET-D1"),
                                         interactive=False, width=12, label="h")
-        self.colorbar.setImageItem(self.image_item, insert_in=pi)
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen(ACCENT, width=1.5))
         pi.addItem(self.cursor, ignoreBounds=True)
         self.hidden = None  # (T, H) the quantity drawn, full trace

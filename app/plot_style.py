@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6 import QtWidgets
+from shiboken6 import Shiboken
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w",
                     foreground="#263238")
@@ -76,6 +77,27 @@ def legend_below(plot_item: pg.PlotItem, columns: int = 3) -> LegendBelow:
     plot_item.layout.addItem(legend, LegendBelow.ROW, 1)
     plot_item.legend = legend
     return legend
+
+
+def colorbar_beside(plot: pg.PlotWidget, image_item: pg.ImageItem,
+                    **options) -> pg.ColorBarItem:
+    """A ColorBarItem (``options`` as pyqtgraph's) for ``image_item``, right of ``plot``'s axes.
+
+    Use this, not ``ColorBarItem.setImageItem(insert_in=...)`` alone: a colour bar is itself a
+    PlotItem, and putting a PlotItem into another one's layout makes PySide hand the outer
+    PlotItem to Python (it converts the new parent that itemChange returns), though the
+    plot's scene holds it. Python then deletes it with its last Python reference: when the
+    cyclic collector frees a dropped panel, that happens in the middle of the collection, and
+    if the item's children hold the panel (an image's hover_format), the panel deletes the
+    scene while the scene still lists the half-deleted item (a segfault). Setting it as the
+    plot's central item again gives it back to the scene, which deletes it with the plot.
+    """
+    plot_item = plot.getPlotItem()
+    bar = pg.ColorBarItem(**options)
+    bar.setImageItem(image_item, insert_in=plot_item)
+    if Shiboken.ownedByPython(plot_item):
+        plot.setCentralItem(plot_item)
+    return bar
 
 
 def reserve_wrapped_height(label, width: int):

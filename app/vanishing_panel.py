@@ -32,6 +32,7 @@ from app.plot_style import (
     MEASURED,
     MUTED,
     SUBTLE,
+    colorbar_beside,
     legend_below,
 )
 
@@ -232,9 +233,9 @@ class VanishingPanel(QtWidgets.QWidget):
         self.gtt_image.export_name = "log10_dh_norm"
         self.gtt_image.hover_format = self._gtt_hover
         gp.addItem(self.gtt_image)
-        self.gtt_bar = pg.ColorBarItem(values=(-4, 0), colorMap=pg.colormap.get("viridis"),
-                                       interactive=False, width=12, label="log10 ||dl/dh_t||")
-        self.gtt_bar.setImageItem(self.gtt_image, insert_in=gp)
+        self.gtt_bar = colorbar_beside(self.gtt_plot, self.gtt_image, values=(-4, 0),
+                                       colorMap=pg.colormap.get("viridis"), interactive=False,
+                                       width=12, label="log10 ||dl/dh_t||")
         self.eigen = EigenPlot()
         self.factor_plot = BackwardFactorPlot()
 
