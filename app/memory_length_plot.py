@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore
 
 from app.log_axis import DecadeLogAxis, decade_range
-from app.plot_style import INK, THIS_IMAGE, legend_below
+from app.plot_style import INK, THIS_IMAGE, log_y_plot
 
 CAP = 1e6   # memory lengths drawn at most this long (a mean gate of 1 is infinite)
 
@@ -27,14 +27,8 @@ class MemoryLengthPlot(pg.PlotWidget):
     def __init__(self, parent=None):
         super().__init__(parent=parent, axisItems={"left": DecadeLogAxis("left")})
         self.setObjectName("memoryLengthPlot")
-        pi = self.getPlotItem()
-        pi.setLabel("bottom", "unit (sorted, longest memory first)")
-        pi.setLabel("left", "memory [steps]")
-        pi.showGrid(x=True, y=True, alpha=0.2)
-        pi.setLogMode(x=False, y=True)
-        pi.getViewBox().setMouseEnabled(x=False, y=True)
+        pi = log_y_plot(self, "unit (sorted, longest memory first)", "memory [steps]")
         pi.setMenuEnabled(False)
-        legend_below(pi, columns=2)
         self.curve = pi.plot([], [], name="units", pen=None, symbol="o", symbolSize=5,
                              symbolPen=None, symbolBrush=THIS_IMAGE, stepMode=None)
         self.t_line = pi.plot([], [], name="sequence length T",

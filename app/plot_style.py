@@ -126,3 +126,17 @@ def make_plot(object_name: str | None = None, *, x_label: str = "", y_label: str
     pi.setMenuEnabled(menu)
     w.setMinimumSize(160, 120)
     return w
+
+
+def log_y_plot(widget: pg.PlotWidget, bottom: str, left: str, legend_columns: int = 2):
+    """Set up ``widget`` (made with a DecadeLogAxis on the left) as a plot of positive values
+    on a log y axis: axis labels, a light grid, y-only mouse zoom, a legend under the plot.
+    Returns its PlotItem."""
+    pi = widget.getPlotItem()
+    pi.setLabel("bottom", bottom)
+    pi.setLabel("left", left)
+    pi.showGrid(x=True, y=True, alpha=0.2)
+    pi.setLogMode(x=False, y=True)
+    pi.getViewBox().setMouseEnabled(x=False, y=True)
+    legend_below(pi, columns=legend_columns)
+    return pi

@@ -18,22 +18,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from app.backward_factor_plot import BackwardFactorPlot
 from app.eigen_plot import EigenPlot
 from app.fill_scroll_area import FillScrollArea
 from app.fitted_label import FittedLabel
 from app.gate_saturation_plot import GateSaturationPlot
 from app.grad_norm_plot import GradNormPlot
-from app.log_axis import DecadeLogAxis, decade_range
 from app.memory_length_plot import MemoryLengthPlot
 from app.plot_frame import PlotFrame
 from app.plot_style import (
-    BOUND,
-    INK,
-    MEASURED,
-    MUTED,
     SUBTLE,
     colorbar_beside,
-    legend_below,
 )
 
 MAX_COLUMNS = 1500  # grad-through-time columns drawn (older steps are averaged together)
@@ -138,71 +133,6 @@ GATED_SPECTRUM = {
             "path multiplies dl/dh by the update gate z_t each step back, unit by unit: "
             "where z ≈ 1 it passes unchanged (memory lengths above)."),
 }
-
-
-class BackwardFactorPlot(pg.PlotWidget):
-    """Per backward step t -> t-1: the measured ||dl/dh_{t-1}|| / ||dl/dh_t|| and its bound
-    σ_max(diag(act'(a_t)) W_hh^T); flat lines at 1 and at σ_max(W_hh) (no saturation)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent=parent, axisItems={"left": DecadeLogAxis("left")})
-        self.setObjectName("backwardFactorPlot")
-        pi = self.getPlotItem()
-        pi.setLabel("bottom", "timestep t (the step from h_t back to h_t-1)")
-        pi.setLabel("left", "factor per step")
-        pi.showGrid(x=True, y=True, alpha=0.2)
-        pi.setLogMode(x=False, y=True)
-        pi.getViewBox().setMouseEnabled(x=False, y=True)
-        legend_below(pi, columns=2)
-        self.one = pi.plot([], [], name="1",
-                           pen=pg.mkPen(INK, width=1, style=QtCore.Qt.DashLine))
-        self.whh = pi.plot([], [], name="σ_max(W_hh)",
-                           pen=pg.mkPen(MUTED, width=1.5, style=QtCore.Qt.DotLine))
-        self.bound = pi.plot([], [], name="σ_max(J_t)", pen=pg.mkPen(BOUND, width=1.5),
-                             connect="finite")
-        self.measured = pi.plot([], [], name="measured",
-                                pen=pg.mkPen(MEASURED, width=2), symbol="o", symbolSize=5,
-                                symbolBrush=MEASURED, connect="finite")
-        self.bound.hover_format = lambda x, y: f"t={int(x)}: σ_max(J_t) = {y:.3g}"
-        self.measured.hover_format = (
-            lambda x, y: f"t={int(x)} → {int(x) - 1}: ||dl/dh|| multiplied by {y:.3g}")
-        self.whh.hover_format = lambda x, y: f"σ_max(W_hh) = {y:.3g}"
-        self.one.hover_format = lambda x, y: "factor 1: the gradient keeps its size"
-        self.legend = self.getPlotItem().legend
-        self.setMinimumSize(200, 120)
-
-    def set_factors(self, measured, jacobian_sigma, whh_sigma: float):
-        """``measured``, ``jacobian_sigma``: float (T,), index t = the step from h_t to h_{t-1}
-        (0-based; NaN where undefined), drawn at 1-based timestep t + 1. A NaN ``whh_sigma``
-        (a gated cell: no single W_hh) hides both bounds."""
-        m = np.asarray(measured, dtype=np.float64)
-        s = np.asarray(jacobian_sigma, dtype=np.float64)
-        T = len(m)
-        x = np.arange(1, T + 1, dtype=np.float64)
-        pos = lambda v: np.where(np.isfinite(v) & (v > 0), v, np.nan)  # noqa: E731
-        bounds = bool(np.isfinite(whh_sigma))
-        entries = [(self.one, "1"), (self.whh, "σ_max(W_hh)"), (self.bound, "σ_max(J_t)"),
-                   (self.measured, "measured")]
-        for item in (self.whh, self.bound):
-            item.setVisible(bounds)
-        want = [(item, label) for item, label in entries if bounds or item not in
-                (self.whh, self.bound)]
-        # rebuilt rather than edited: pyqtgraph leaves a removed entry's cell empty
-        if [(smp.item, lab.text) for smp, lab in self.legend.items] != want:
-            self.legend.clear()
-            for item, label in want:
-                self.legend.addItem(item, label)
-        self.measured.setData(x, pos(m), connect="finite")
-        self.bound.setData(x, pos(s), connect="finite")
-        self.one.setData([0.5, T + 0.5], [1.0, 1.0])
-        self.whh.setData([0.5, T + 0.5], [whh_sigma, whh_sigma])
-        vals = np.concatenate([pos(m), pos(s) if bounds else [],
-                               [1.0, whh_sigma if bounds and whh_sigma > 0 else 1.0]])
-        vals = vals[np.isfinite(vals)]
-        pi = self.getPlotItem()
-        pi.setXRange(0.5, T + 0.5, padding=0)
-        y0, y1 = decade_range(vals.min(), vals.max())
-        pi.setYRange(y0, y1, padding=0)
 
 
 class VanishingPanel(QtWidgets.QWidget):
