@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from gradcheck import numeric_grad, random_indices, rel_error
+from tiny_models import gradcheck_input, gradcheck_model
 
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.config import TrainConfig
@@ -24,25 +25,16 @@ LAYOUTS = [("row-rnn", "rows", 7), ("cnn-rnn", "rows", 8), ("cnn-rnn", "position
 
 
 def small_model(kind, cell, sequence="rows", bptt_window=None, seed=1):
-    """A float64 model small enough for numeric gradients, with non-zero biases."""
-    common = dict(num_classes=K, cell=cell, bptt_window=bptt_window, dtype=np.float64,
-                  seed=seed)
+    options = dict(cell=cell, bptt_window=bptt_window)
     if cell == "lstm":
-        common["forget_bias"] = 0.5
-    if kind == "row-rnn":
-        m = RowRNN(input_dim=6, hidden_dim=5, **common)
-    else:
-        m = CNNRNN(channels=(2, 3), hidden_dim=4, sequence=sequence, **common)
-    rng = np.random.default_rng(seed + 100)
-    for p in m.params.values():
-        p += 0.1 * rng.standard_normal(p.shape)
-    return m
+        options["forget_bias"] = 0.5
+    if kind == "cnn-rnn":
+        options["sequence"] = sequence
+    return gradcheck_model(kind, seed, K, **options)
 
 
 def small_input(kind, rng):
-    if kind == "row-rnn":
-        return rng.standard_normal((N, 7, 6))
-    return rng.standard_normal((N, 32, 32, 3))
+    return gradcheck_input(kind, rng, N)
 
 
 # --- an independent reference: the step functions in a plain loop, on the model's sequence ---

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from gradcheck import numeric_grad, random_indices, rel_error
+from tiny_models import gradcheck_input, gradcheck_model
 
 from core.conv import conv3x3_forward, maxpool2x2_forward
 from core.errors import ConfigError
@@ -14,23 +15,11 @@ N, K = 3, 4
 
 
 def small_model(kind, activation="tanh", bptt_window=None, seed=1):
-    """A float64 model small enough for numeric gradients, with non-zero biases."""
-    if kind == "row-rnn":
-        m = RowRNN(input_dim=6, hidden_dim=5, num_classes=K, activation=activation,
-                   bptt_window=bptt_window, dtype=np.float64, seed=seed)
-    else:
-        m = CNNRNN(channels=(2, 3), hidden_dim=4, num_classes=K, activation=activation,
-                   bptt_window=bptt_window, dtype=np.float64, seed=seed)
-    rng = np.random.default_rng(seed + 100)
-    for p in m.params.values():
-        p += 0.1 * rng.standard_normal(p.shape)
-    return m
+    return gradcheck_model(kind, seed, K, activation=activation, bptt_window=bptt_window)
 
 
 def small_input(kind, rng):
-    if kind == "row-rnn":
-        return rng.standard_normal((N, 7, 6))
-    return rng.standard_normal((N, 32, 32, 3))
+    return gradcheck_input(kind, rng, N)
 
 
 # --- an independent reference forward pass (textbook order, unfused ops) ----------------------

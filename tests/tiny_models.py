@@ -42,3 +42,26 @@ def random_batch(model, n: int, seed: int):
     rng = np.random.default_rng(seed)
     shape = (n, 7, 6) if model.kind == "row-rnn" else (n, 32, 32, 3)
     return rng.standard_normal(shape), rng.integers(0, 4, n)
+
+
+def gradcheck_model(kind: str, seed: int = 1, num_classes: int = 4, **options):
+    """A float64 model small enough for numeric gradients, with non-zero biases: the row model
+    reads 7 rows of 6 features (H 5), the CNN+RNN 32 x 32 x 3 images with (2, 3) channels (H 4).
+    ``options`` go to the model (cell, activation, bptt_window, sequence, forget_bias ...)."""
+    if kind == "row-rnn":
+        m = RowRNN(input_dim=6, hidden_dim=5, num_classes=num_classes, dtype=np.float64,
+                   seed=seed, **options)
+    else:
+        m = CNNRNN(channels=(2, 3), hidden_dim=4, num_classes=num_classes, dtype=np.float64,
+                   seed=seed, **options)
+    rng = np.random.default_rng(seed + 100)
+    for p in m.params.values():
+        p += 0.1 * rng.standard_normal(p.shape)
+    return m
+
+
+def gradcheck_input(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n inputs for :func:`gradcheck_model`: (n, 7, 6) row sequences or (n, 32, 32, 3) images."""
+    if kind == "row-rnn":
+        return rng.standard_normal((n, 7, 6))
+    return rng.standard_normal((n, 32, 32, 3))
