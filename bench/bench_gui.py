@@ -290,19 +290,9 @@ def measure_cli(name: str, spec: dict) -> dict:
 # --- phases 2 and 3: the app in this process --------------------------------------------------
 def worker_processes() -> list[int]:
     """This process's training worker processes (multiprocessing spawn children)."""
-    out = []
-    for task in Path(f"/proc/{os.getpid()}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for c in children:
-            try:
-                if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes():
-                    out.append(int(c))
-            except OSError:
-                continue
-    return sorted(out)
+    from core.process_parallel import worker_processes as children
+
+    return children()
 
 
 def process_cpu_s(pid: int) -> float:

@@ -62,6 +62,24 @@ SEGMENT_PREFIX = "rnnscope_"   # /dev/shm names: rnnscope_<parent pid>_<random>
 SHM_FOLDER = Path("/dev/shm")   # where POSIX shared memory shows up as files (Linux)
 
 
+def worker_processes(pid: int | None = None) -> list[int]:
+    """The pids of the spawned worker processes (multiprocessing children) of process ``pid``
+    (default: this one), sorted; [] where /proc cannot tell (not Linux)."""
+    out = []
+    for task in Path(f"/proc/{os.getpid() if pid is None else pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for c in children:
+            try:
+                if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes():
+                    out.append(int(c))
+            except OSError:
+                continue
+    return sorted(out)
+
+
 def remove_dead_segments() -> list[Path]:
     """Unlink the segments of runs whose parent was killed before it could (SIGKILL, a crash
     of the machine's OOM killer): their memory would stay taken until a reboot. A segment of a

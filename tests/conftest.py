@@ -43,3 +43,16 @@ def _gc_on_gui_thread(request):
         yield
     finally:
         gc_policy.uninstall()
+
+
+@pytest.fixture
+def explorer(qtbot):
+    """An ExplorerPanel on its own (no window), 1300 x 800, with a 10-image val split."""
+    from app.explorer_panel import ExplorerPanel
+
+    e = ExplorerPanel()
+    qtbot.addWidget(e)
+    e.resize(1300, 800)
+    e.split_sizes = {"val": 10}
+    e.index_spin.setRange(0, 9)
+    return e

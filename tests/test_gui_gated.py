@@ -42,18 +42,6 @@ def gated(monkeypatch):
 
 
 @pytest.fixture
-def explorer(qtbot):
-    from app.explorer_panel import ExplorerPanel
-
-    e = ExplorerPanel()
-    qtbot.addWidget(e)
-    e.resize(1300, 800)
-    e.split_sizes = {"val": 10}
-    e.index_spin.setRange(0, 9)
-    return e
-
-
-@pytest.fixture
 def vanishing(qtbot):
     from app.vanishing_panel import VanishingPanel
 

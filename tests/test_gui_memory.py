@@ -134,18 +134,6 @@ def test_clicking_a_point_opens_the_run_in_the_explorer(window, qtbot):
 
 
 # -- the Explorer's connectivity strip -----------------------------------------------------------
-@pytest.fixture
-def explorer(qtbot):
-    from app.explorer_panel import ExplorerPanel
-
-    e = ExplorerPanel()
-    qtbot.addWidget(e)
-    e.resize(1300, 800)
-    e.split_sizes = {"val": 10}
-    e.index_spin.setRange(0, 9)
-    return e
-
-
 def _trace(kind, cell="rnn"):
     from app.trace_job import ModelCache, explorer_trace
     from tests.gated_fixtures import gated_snapshot, images

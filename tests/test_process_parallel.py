@@ -15,7 +15,13 @@ import pytest
 from core.batch_parallel import parallel_loss
 from core.config import TrainConfig
 from core.datasets import load_data
-from core.process_parallel import SEGMENT_PREFIX, BatchLoss, ProcessPool, WorkerError
+from core.process_parallel import (
+    SEGMENT_PREFIX,
+    BatchLoss,
+    ProcessPool,
+    WorkerError,
+    worker_processes,
+)
 from core.trainer import Trainer
 from tests.tiny_models import assert_same_loss, random_batch, tiny_cnn_rnn, tiny_row_rnn
 
@@ -47,21 +53,7 @@ def _proc_state(pid: int) -> str:
 
 
 def _worker_children(pid: int) -> list[int]:
-    """Worker processes (multiprocessing spawn children) of process ``pid``."""
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for c in children:
-            try:
-                cmd = Path(f"/proc/{c}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"spawn_main" in cmd:
-                out.append(int(c))
-    return out
+    return worker_processes(pid)
 
 
 @pytest.mark.parametrize("make, workers, parent_part", [
