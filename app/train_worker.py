@@ -201,8 +201,11 @@ class TrainWorker(Worker):
             return self.trainer
         if self.resume_path is not None:
             return Trainer.resume_from(self.resume_path, self.splits, checkpoint_dir=None,
-                                       overrides=app_resume_overrides(self.workers))
-        return Trainer(self.config, self.splits, checkpoint_dir=self.checkpoint_dir)
+                                       overrides=app_resume_overrides(self.workers),
+                                       parent_part=False)
+        # Every part on worker processes: the window's process keeps its core for the GUI.
+        return Trainer(self.config, self.splits, checkpoint_dir=self.checkpoint_dir,
+                       parent_part=False)
 
     def _emit_steps(self, pending: list[dict]):
         self.history.emit(self._history_delta())

@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_util import finish, load_average, timed_calls  # noqa: E402
-from threadpoolctl import threadpool_info, threadpool_limits
+from bench_util import blas_info, blas_summary, finish, load_average, timed_calls  # noqa: E402
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -231,8 +231,7 @@ def main(argv=None):
     group_reps = {"row": 10, "cnn": 4} if args.quick else {"row": 30, "cnn": 10}
     have_torch = importlib.util.find_spec("torch") is not None
 
-    blas = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
-            for d in threadpool_info()]
+    blas = blas_info()
     result = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "load_before": load_average(), "cpu_count": os.cpu_count(),
@@ -242,6 +241,7 @@ def main(argv=None):
               "note": "medians; the machine may be shared - see load_before/load_after",
               "runs": []}
     print(f"load average before: {result['load_before']}")
+    print(blas_summary(blas))
     for threads in args.threads:
         peak = matmul_gflops(threads)
         print(f"\n== {threads} BLAS thread(s): float32 sgemm 1024^3 {peak['median']:.1f} GFLOP/s "

@@ -12,21 +12,22 @@ extras: dh_norm, accuracy, clip record) and times ``--steps`` training steps aft
 steps (the first of which starts the worker processes; that start-up is reported apart):
 
 - row-RNN: the ``best-row`` preset (B 128, H 256, Adam, norm clipping, flips);
-- CNN+RNN: ``best-cnn`` with B 256, conv 64/64, H 128 (Nesterov SGD, norm clipping, crop+flip).
+- CNN+RNN: ``best-cnn`` with B 256, conv 64/64, H 128 (Nesterov SGD, norm clipping, crop+flip);
+- row LSTM: ``best-row-lstm`` with H 256 (B 128, Adam, norm clipping, flips).
 
-Variants: ``workers=1`` (one process), ``workers=2`` (what `train --workers 2` runs: two worker
-processes, the parent prepares the batch, combines and updates) and ``workers=2, parent part``
-(the parent computes one half itself, one worker process the other;
-``core.process_parallel.PARENT_PART = True``). If PyTorch is
-importable, a PyTorch training loop of the same model (nn.RNN, nn.Conv2d channels-last, the
-same optimizer, clip_grad_norm_) over the same normalised images in memory, batch size and
-thread count (2) runs in a fresh subprocess in every round; it draws random batches and does
-no augmentation and no per-step extras. Rounds interleave the variants; the JSON holds every
-round, the medians and the median of the per-round ratios.
+Variants: ``workers=1`` (one process), ``workers=2`` (what `train --workers 2` runs: the parent
+prepares the batch, computes one half itself while one worker process computes the other,
+combines and updates) and ``workers=2, 2 processes`` (both halves on worker processes while
+the parent waits: what the app's "Train on all cores" runs, ``Trainer(parent_part=False)``).
+If PyTorch is importable, a PyTorch training loop of the same model (nn.RNN or nn.LSTM,
+nn.Conv2d channels-last, the same optimizer, clip_grad_norm_) over the same normalised images
+in memory, batch size and thread count (2) runs in a fresh subprocess in every round; it draws
+random batches and does no augmentation and no per-step extras. Rounds interleave the
+variants; the JSON holds every round, the medians and the median of the per-round ratios.
 
 ``fraction_of_2core_sgemm_peak``: images/s x nominal MFLOP per image (row-RNN 17.3, CNN+RNN
-with H 128 ~68, as in bench_engine.py) over twice the one-thread 1024^3 float32 sgemm rate
-measured in the same run.
+with H 128 ~68, row LSTM 69.2, as in bench_engine.py) over twice the one-thread 1024^3 float32
+sgemm rate measured in the same run.
 
 ``prep`` is the parent's own share of a step: gathering the batch from the uint8 images,
 augmenting, normalising and copying it into the shared input block, timed alone.
@@ -48,7 +49,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_util import load_average, write_json
+from bench_util import blas_info, blas_summary, load_average, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -57,9 +58,10 @@ RESULTS = ROOT / "bench" / "results" / "bench_train.json"
 CASES = {
     "row-rnn": {"preset": "best-row", "overrides": {}},
     "cnn-rnn": {"preset": "best-cnn", "overrides": {"hidden": 128, "batch_size": 256}},
+    "row-lstm": {"preset": "best-row-lstm", "overrides": {"hidden": 256, "batch_size": 128}},
 }
 TORCH_THREADS = 2
-MFLOP_PER_IMAGE = {"row-rnn": 17.3, "cnn-rnn": 68.0}
+MFLOP_PER_IMAGE = {"row-rnn": 17.3, "cnn-rnn": 68.0, "row-lstm": 69.2}
 
 
 def sgemm_gflops_one_thread(reps: int = 5) -> float:
@@ -88,11 +90,14 @@ def make(case: str, data: str, workers: int):
     return trainer, splits
 
 
-def time_trainer(case: str, data: str, workers: int, warmup: int, steps: int) -> dict:
-    """images/s over ``steps`` steps of the real trainer after ``warmup`` steps."""
+def time_trainer(case: str, data: str, workers: int, warmup: int, steps: int,
+                 parent_part: bool = True) -> dict:
+    """images/s over ``steps`` steps of the real trainer after ``warmup`` steps; parent_part
+    False: every part on worker processes, as the app trains (Trainer(parent_part=False))."""
     from core.blas import limit_blas_threads
 
     trainer, _ = make(case, data, workers)
+    trainer._loss.parent_part = parent_part   # before the first step starts the pool
     marks = []
 
     def on_event(ev):
@@ -146,7 +151,7 @@ def torch_round(case: str, data: str, warmup: int, steps: int) -> dict | None:
                 "batch_size": cfg.batch_size, "hidden": cfg.hidden_dim,
                 "channels": list(cfg.channels), "optimizer": cfg.optimizer, "lr": cfg.lr,
                 "momentum": cfg.momentum, "reg": cfg.reg, "clip": cfg.clip_threshold,
-                "threads": TORCH_THREADS}
+                "cell": cfg.cell, "threads": TORCH_THREADS}
         out = subprocess.run([sys.executable, __file__, "--torch-child", json.dumps(args)],
                              capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -161,10 +166,11 @@ def torch_child(args: dict) -> None:
     x = torch.from_numpy(np.load(Path(args["dir"]) / "x.npy"))   # (N, 32, 32, 3)
     y = torch.from_numpy(np.load(Path(args["dir"]) / "y.npy"))
     H, B = args["hidden"], args["batch_size"]
-    row = args["case"] == "row-rnn"
+    row = args["case"] != "cnn-rnn"
+    recurrent = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[args["cell"]]
     if row:
         x = x.reshape(len(x), 32, 96).contiguous()
-        rnn = nn.RNN(96, H, batch_first=True)
+        rnn = recurrent(96, H, batch_first=True)
         conv = None
     else:
         c1, c2 = args["channels"]
@@ -172,7 +178,7 @@ def torch_child(args: dict) -> None:
         conv = nn.Sequential(nn.Conv2d(3, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
         conv = conv.to(memory_format=torch.channels_last)
-        rnn = nn.RNN(8 * c2, H, batch_first=True)
+        rnn = recurrent(8 * c2, H, batch_first=True)
     head = nn.Linear(H, 10)
     modules = [m for m in (conv, rnn, head) if m is not None]
     params = [p for m in modules for p in m.parameters()]
@@ -211,7 +217,7 @@ def torch_child(args: dict) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="probe", help="probe (default), cifar10 or a CIFAR-10 path")
-    p.add_argument("--models", default="row-rnn,cnn-rnn")
+    p.add_argument("--models", default="row-rnn,cnn-rnn,row-lstm")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=0, help="timed steps (default 40 row / 8 cnn)")
     p.add_argument("--warmup", type=int, default=3)
@@ -223,31 +229,27 @@ def main(argv=None) -> int:
     if args.torch_child:
         torch_child(json.loads(args.torch_child))
         return 0
-    from core import process_parallel
 
+    print(blas_summary(blas_info()), flush=True)
     rounds = 1 if args.quick else args.rounds
     result = {"command": " ".join(["python", "bench/bench_train.py"] + (argv or sys.argv[1:])),
               "machine": platform.processor() or platform.machine(),
-              "python": platform.python_version(), "numpy": np.__version__,
+              "python": platform.python_version(), "numpy": np.__version__, "blas": blas_info(),
               "uptime_before": load_average(), "data": args.data,
               "sgemm_gflops_one_thread": sgemm_gflops_one_thread(), "cases": {}}
     peak = 2 * result["sgemm_gflops_one_thread"]
     for case in args.models.split(","):
-        steps = args.steps or (40 if case == "row-rnn" else 8)
+        steps = args.steps or {"row-rnn": 40, "row-lstm": 16}.get(case, 8)
         warmup = args.warmup
         if args.quick:
             steps, warmup = max(2, steps // 4), 2
-        runs: dict[str, list] = {"workers=1": [], "workers=2": [], "workers=2, parent part": [],
+        runs: dict[str, list] = {"workers=1": [], "workers=2": [], "workers=2, 2 processes": [],
                                  "pytorch": []}
         for r in range(rounds):
             runs["workers=1"].append(time_trainer(case, args.data, 1, warmup, steps))
             runs["workers=2"].append(time_trainer(case, args.data, 2, warmup, steps))
-            default, process_parallel.PARENT_PART = process_parallel.PARENT_PART, True
-            try:
-                runs["workers=2, parent part"].append(
-                    time_trainer(case, args.data, 2, warmup, steps))
-            finally:
-                process_parallel.PARENT_PART = default
+            runs["workers=2, 2 processes"].append(
+                time_trainer(case, args.data, 2, warmup, steps, parent_part=False))
             if not args.no_torch:
                 t = torch_round(case, args.data, warmup, steps)
                 if t is not None:

@@ -16,6 +16,27 @@ if str(ROOT) not in sys.path:   # a benchmark runs as `python bench/NAME.py`
 from core.fileio import write_json_atomic  # noqa: E402
 
 
+def blas_info() -> dict:
+    """The loaded BLAS libraries (threadpoolctl: version, threads, the kernels' architecture)
+    and the OpenBLAS variables the run started with: a machine can pin older kernels through
+    them (``OPENBLAS_CORETYPE=Haswell`` halves float32 matmul speed on an AVX-512 processor),
+    so a figure means little without them."""
+    from threadpoolctl import threadpool_info
+
+    libs = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for d in threadpool_info()]
+    env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    return {"libraries": libs, "environment": env}
+
+
+def blas_summary(info: dict) -> str:
+    """One line for a benchmark's output: each BLAS library's kernels and the variables."""
+    libs = ", ".join(f"{d['internal_api']} {d['version']} {d['architecture']}"
+                     for d in info["libraries"])
+    env = " ".join(f"{k}={v}" for k, v in info["environment"].items() if v is not None)
+    return f"BLAS: {libs or 'none loaded'}" + (f" ({env})" if env else "")
+
+
 def load_average():
     """``uptime`` output (1/5/15-minute load averages), or the load averages alone."""
     try:

@@ -17,9 +17,10 @@ block, so the optimizer's in-place update is what the workers compute with next,
    part without regularisation and writes its gradients into its own slot of a shared gradient
    block, its sample losses and probabilities into rows lo:hi of shared (N,) / (N, K) buffers
    and its dh_norm (T,) into its row of a shared (W, T) buffer, then replies (loss_p, T,
-   bptt_cut); with ``parent_part=True`` the parent computes part 0 itself meanwhile, on one
-   BLAS thread (by default it waits: ``workers`` processes were faster than the parent plus
-   ``workers - 1`` processes in bench/bench_train.py);
+   bptt_cut); with ``parent_part=True`` (the trainer's default) the parent computes part 0
+   itself meanwhile, on one BLAS thread: on an idle machine that beat ``workers`` processes
+   and a waiting parent by 4-10% in bench/bench_train.py. The app passes False so that the
+   window's process keeps its core;
 3. the parent combines the parts exactly as the thread split does
    (``core.batch_parallel.combine_parts``: weighted by n_p / N, regularisation once), so the
    result equals the one-pass loss up to the order of floating-point sums, and the fixed
@@ -89,7 +90,7 @@ def remove_dead_segments() -> list[Path]:
     return remove_orphans(SHM_FOLDER, lambda name: pid_after(SEGMENT_PREFIX, name, "_"),
                           max_age_s=float("inf"))
 ALIGN = 64                     # bytes; every array in a block starts on a cache line
-PARENT_PART = False           # BatchLoss: whether the parent computes one part itself
+PARENT_PART = True            # BatchLoss default: whether the parent computes one part itself
 STOP_SECONDS = 2.0             # how long close() waits for a worker before terminating it
 _unclosable: list = []         # segments still exported by a caller's views (see _Block.release)
 
@@ -468,16 +469,17 @@ class BatchLoss:
     """The trainer's step loss: ``model.loss`` for ``workers`` = 1, else a ProcessPool
     started on the first call. ``close()`` ends the pool (the next call starts a new one)."""
 
-    def __init__(self, model, workers: int = 1):
+    def __init__(self, model, workers: int = 1, parent_part: bool | None = None):
         self.model = model
         self.workers = max(1, int(workers))
+        self.parent_part = PARENT_PART if parent_part is None else bool(parent_part)
         self.pool: ProcessPool | None = None
 
     def __call__(self, X, y, reg: float = 0.0, trace=False):
         if self.workers == 1:
             return self.model.loss(X, y, reg, trace)
         if self.pool is None:
-            self.pool = ProcessPool(self.model, self.workers, parent_part=PARENT_PART)
+            self.pool = ProcessPool(self.model, self.workers, parent_part=self.parent_part)
         try:
             return self.pool.loss(X, y, reg, trace)
         except BaseException:

@@ -83,9 +83,13 @@ class Trainer:
     def __init__(self, config: TrainConfig, splits, model=None,
                  listener: Callable[[Event], None] | None = None,
                  checkpoint_dir: Path | str | None = None,
-                 normalizer: Normalizer | None = None):
+                 normalizer: Normalizer | None = None, parent_part: bool = True):
         """normalizer: a fitted Normalizer to use (a checkpoint's, see resume_from); None fits
-        one of ``config.normalization`` on the training split."""
+        one of ``config.normalization`` on the training split. parent_part: with ``workers``
+        > 1, this process computes one part of each batch itself and ``workers`` - 1 worker
+        processes the others (faster on an idle machine: the parent would otherwise wait);
+        False leaves every part to ``workers`` processes (the app: the window keeps its core).
+        The result is the same either way."""
         self.config = config.validate()
         self.splits = splits
         self.listener = listener
@@ -100,7 +104,9 @@ class Trainer:
         if kind is not None and kind != config.model:
             raise ConfigError(f"model = {config.model!r} does not match the given {kind} model")
         self.model = model
-        self._loss = BatchLoss(model, config.workers)  # workers > 1: processes, see close()
+        self.parent_part = bool(parent_part)
+        # workers > 1: processes, see close()
+        self._loss = BatchLoss(model, config.workers, parent_part=self.parent_part)
         self.dtype = config.np_dtype
         if normalizer is None:
             normalizer = Normalizer(config.normalization).fit(splits.train.images)
@@ -517,15 +523,16 @@ class Trainer:
 
     @classmethod
     def resume_from(cls, path, splits, listener=None, checkpoint_dir=_SAME_DIR,
-                    overrides: dict | None = None, checkpoint: Checkpoint | None = None
-                    ) -> Trainer:
+                    overrides: dict | None = None, checkpoint: Checkpoint | None = None,
+                    parent_part: bool = True) -> Trainer:
         """A Trainer that continues the run saved in ``path`` (normally ``last.npz``).
 
         checkpoint_dir: where to keep writing best/last.npz (default: the folder of ``path``;
         None = do not write). overrides: new values for epochs / max_minutes / patience /
         eval_every (e.g. to train longer) / workers (processes; exact resumes keep the same);
         any other option may be given only with the value it was trained with.
-        checkpoint: ``path`` already loaded by the caller (so it is read once).
+        checkpoint: ``path`` already loaded by the caller (so it is read once). parent_part:
+        as for ``Trainer``.
         """
         path = Path(path)
         ck = checkpoint if checkpoint is not None else load_checkpoint(path)
@@ -552,7 +559,7 @@ class Trainer:
         if checkpoint_dir is _SAME_DIR:
             checkpoint_dir = path.parent
         t = cls(cfg, splits, model=ck.model, listener=listener, checkpoint_dir=checkpoint_dir,
-                normalizer=ck.normalizer)
+                normalizer=ck.normalizer, parent_part=parent_part)
         if meta.get("params_are") == "best":
             raise CheckpointError(f"{path} holds the best parameters, not the latest state; "
                                   "resume from last.npz")
@@ -616,7 +623,7 @@ class Trainer:
             self.config = dataclasses.replace(self.config, workers=workers).validate()
             self.history["config"] = self.config.to_dict()
             self._loss.close()
-            self._loss = BatchLoss(self.model, self.config.workers)
+            self._loss = BatchLoss(self.model, self.config.workers, parent_part=self.parent_part)
         if params is not None:
             for k, v in self.model.params.items():
                 v[...] = params[k]

@@ -175,6 +175,24 @@ def test_trainer_on_processes_resumes_exactly(probe, tmp_path):
     assert full._loss.pool is None and _segments() == before
 
 
+def test_the_trainer_computes_a_part_in_the_parent_unless_told_not_to(probe):
+    """train --workers 2: the parent and one worker process; the app (parent_part=False): two
+    worker processes. The same parts are computed either way, so the runs are identical."""
+    seen = {}
+    for parent_part in (True, False):
+        tr = Trainer(_cfg(epochs=1), probe, parent_part=parent_part)
+        tr.listener = (lambda e, tr=tr, key=parent_part:
+                       seen.setdefault(key, len(tr._loss.pool.pids)) if e["type"] == "step"
+                       else None)
+        tr.run()
+        seen[(parent_part, "params")] = {k: v.copy() for k, v in tr.model.params.items()}
+        seen[(parent_part, "losses")] = [s["loss"] for s in tr.history["steps"]]
+    assert seen[True] == 1 and seen[False] == 2
+    assert seen[(True, "losses")] == seen[(False, "losses")]
+    for k, v in seen[(True, "params")].items():
+        np.testing.assert_array_equal(seen[(False, "params")][k], v)
+
+
 def test_divergence_ends_the_workers(probe):
     before = _segments()
     # a sane first step (so the pool has started), then the update blows the parameters up
