@@ -116,6 +116,65 @@ def time_trainer(case: str, data: str, workers: int, warmup: int, steps: int,
             "step_ms": 1000 * seconds / steps}
 
 
+def profile_step(case: str, data: str, warmup: int, steps: int) -> dict:
+    """Where a ``workers=2`` step's time goes in the parent, ms per step: preparing the batch
+    (augment + normalise), its own part (``model.loss`` on half the batch), waiting for the
+    worker's part after its own is done, combining the parts, clipping, the optimizer step,
+    and the rest (the trainer's bookkeeping, the copy into shared memory, the pipe).
+    The wrappers cost a few microseconds per call."""
+    import contextlib
+
+    from core import process_parallel
+    from core import trainer as trainer_mod
+
+    totals: dict[str, float] = {}
+    counting = [False]
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                if counting[0]:
+                    totals[name] = totals.get(name, 0.0) + time.perf_counter() - t0
+        return wrapper
+
+    trainer, _ = make(case, data, 2)
+    pool_cls = process_parallel.ProcessPool
+    targets = [(trainer_mod, "augment_batch", "prepare: augment"),
+               (trainer.normalizer, "apply", "prepare: normalise"),
+               (pool_cls, "_collect", "wait for the worker"),
+               (process_parallel, "combine_parts", "combine the parts"),
+               (trainer_mod, "clip_gradients", "clip"),
+               (trainer.optimizer, "step", "optimizer step"),
+               (trainer.model, "loss", "own part (model.loss)")]
+    marks = []
+
+    def on_event(ev):
+        if ev["type"] == "step":
+            marks.append(time.perf_counter())
+            counting[0] = len(marks) > warmup
+            if len(marks) >= warmup + steps + 1:
+                trainer.cancel()
+
+    trainer.listener = on_event
+    with contextlib.ExitStack() as undo:
+        for obj, attr, name in targets:
+            orig = getattr(obj, attr)
+            setattr(obj, attr, timed(name, orig))
+            if isinstance(obj, type) or obj.__class__.__name__ == "module":
+                undo.callback(setattr, obj, attr, orig)
+        from core.blas import limit_blas_threads
+
+        with limit_blas_threads(1):
+            trainer.run()
+    step_ms = 1000 * (marks[-1] - marks[warmup]) / steps
+    out = {name: 1000 * v / steps for name, v in totals.items()}
+    out["rest"] = step_ms - sum(out.values())
+    return {"step_ms": step_ms, "ms_per_step": out}
+
+
 def time_prep(case: str, data: str, reps: int = 20) -> float:
     """ms per step of the parent's batch preparation (gather, augment, normalise, copy)."""
     from core.datasets import augment_batch
@@ -223,6 +282,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="1 round of a few steps")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--profile", action="store_true",
+                   help="also break a workers=2 step down in the parent (profile_step)")
     p.add_argument("--torch-child", help=argparse.SUPPRESS)
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
@@ -278,6 +339,11 @@ def main(argv=None) -> int:
             "first_step_s_workers_2": float(np.median([x["first_step_s"]
                                                       for x in runs["workers=2"]])),
         }
+        if args.profile:
+            prof = profile_step(case, args.data, warmup, steps)
+            result["cases"][case]["profile_workers_2"] = prof
+            print(f"{case}: workers=2 step {prof['step_ms']:.1f} ms = " + ", ".join(
+                f"{k} {v:.1f}" for k, v in prof["ms_per_step"].items()), flush=True)
         print(f"{case}: median " + ", ".join(f"{k} {v:.0f}" for k, v in med.items())
               + " images/s; " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
               + f"; parent's batch prep {prep_ms:.1f} ms = {100 * prep_ms / step_ms:.1f}% of a "
