@@ -397,7 +397,9 @@ class ProcessPool:
         """The shared input/output block, (re)allocated when this batch does not fit."""
         K = self.model.params["b_q"].shape[0]
         dt = self.model.dtype.str
-        T_cap = X.shape[1]  # row-RNN T = X.shape[1]; CNN+RNN T = X.shape[1] / 4
+        # the timesteps: a row-RNN reads X.shape[1] rows (any number); a CNN+RNN model.T (8
+        # map rows or 64 map positions, the latter more than X's 32 image rows)
+        T_cap = max(X.shape[1], int(getattr(self.model, "T", 0)))
         b = self._batch
         if (b is None or b.arrays["X"].shape[0] < N or b.arrays["X"].shape[1:] != X.shape[1:]
                 or b.arrays["X"].dtype != X.dtype):

@@ -56,8 +56,17 @@ def _worker_children(pid: int) -> list[int]:
     return worker_processes(pid)
 
 
+def _tiny_positions(cell):
+    """A CNN+RNN reading its 8x8 map as 64 positions: more timesteps (64) than X has rows."""
+    from core.models import CNNRNN
+
+    return CNNRNN(channels=(3, 4), hidden_dim=5, num_classes=4, dtype=np.float64, seed=2,
+                  sequence="positions", cell=cell)
+
+
 @pytest.mark.parametrize("make, workers, parent_part", [
     (lambda: tiny_row_rnn(window=3), 3, True), (tiny_cnn_rnn, 2, False),
+    (lambda: _tiny_positions("rnn"), 2, True), (lambda: _tiny_positions("lstm"), 2, False),
 ])
 def test_pool_loss_equals_one_pass_and_is_reproducible(make, workers, parent_part):
     model = make()
