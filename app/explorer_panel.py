@@ -43,9 +43,9 @@ NARRATION_LINES = 3   # the longest narration fits in three lines at a 1100 px w
 
 # What the heatmap can show, in the selector's order: name -> (selector text, sentence).
 QUANTITIES = {
-    "h": ("h_t hidden state", "Each column is the memory after reading a row. Units that keep "
-          "their colour across columns carry information forward; columns that wash out "
-          "forget."),
+    "h": ("h_t hidden state", "Each column is the memory after one step (a row, or a map "
+          "position). Units that keep their colour across columns carry information forward; "
+          "columns that wash out forget."),
     "c": ("c_t cell state", "The LSTM's long-term memory: a unit that keeps its colour over "
           "many columns is a forget gate near 1 holding a value."),
     "i": ("i_t input gate", "Bright = open: how much of the candidate g_t is written into c_t "

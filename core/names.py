@@ -10,7 +10,8 @@ so ``name in OPTIMIZERS`` and ``", ".join(OPTIMIZERS)`` work as for a tuple).
 from __future__ import annotations
 
 # Model kinds -> label. core.models.MODELS maps the same kinds to their classes.
-MODEL_KINDS = {"row-rnn": "row-RNN (32 rows → RNN)", "cnn-rnn": "CNN+RNN (conv → 8 rows → RNN)"}
+MODEL_KINDS = {"row-rnn": "row-RNN (32 rows → RNN)",
+               "cnn-rnn": "CNN+RNN (conv → feature map → RNN)"}
 # Timesteps T per kind: the row-RNN reads the 32 image rows, the CNN+RNN the 8 rows of its
 # 8 x 8 conv feature map.
 TIMESTEPS = {"row-rnn": 32, "cnn-rnn": 8}
@@ -78,8 +79,9 @@ PRESETS: dict[str, dict] = {
     # best-row: the strongest row-RNN found for a 30-minute budget. Adam at 3e-4 (1e-3 gave
     # loss spikes), H=256 (384 cost twice the time for no gain per epoch), horizontal flips
     # and 2-pixel crops against overfitting (the crops lifted the row-LSTM by 3.7 points), 250
-    # epochs with a slow x0.985/epoch decay: the AVX-512 kernels and the process split run
-    # them in the time 140 took before; no early stop (the best-val parameters are restored).
+    # epochs with a slow x0.985/epoch decay (26 minutes on one core with AVX-512 kernels,
+    # where 140 epochs filled 26 minutes on two before); no early stop (the best-val
+    # parameters are restored at the end).
     "best-row": {
         "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "orthogonal",
         "optimizer": "adam", "lr": 3e-4, "reg": 1e-5, "clip": "norm", "clip_threshold": 5.0,
