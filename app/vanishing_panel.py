@@ -34,8 +34,9 @@ from app.plot_style import (
 MAX_COLUMNS = 1500  # grad-through-time columns drawn (older steps are averaged together)
 
 
-def ratio_sentence(g: np.ndarray, cut: int | None) -> str:
-    """g_1 / g_T of a gradient profile, in words (graded: mild fading is not 'vanishing')."""
+def ratio_sentence(g: np.ndarray, cut: int | None, step: str = "row") -> str:
+    """g_1 / g_T of a gradient profile, in words (graded: mild fading is not 'vanishing').
+    step: what one timestep reads ('row', or 'position' for a CNN+RNN over map positions)."""
     g = np.asarray(g, dtype=np.float64)
     T = len(g)
     first = int(cut or 0)  # first timestep (0-based) that gets gradient
@@ -43,7 +44,9 @@ def ratio_sentence(g: np.ndarray, cut: int | None) -> str:
         return "No gradient yet."
     g1 = g[first]
     r = g1 / g[-1]
-    where = f"row {first + 1}" if not cut else f"row {first + 1} (the earliest inside the window)"
+    where = (f"{step} {first + 1}" if not cut
+             else f"{step} {first + 1} (the earliest inside the window)")
+    last, early = f"the last {step}", f"early {step}s"
     if not (g1 > 0):
         return f"No gradient reaches {where}."
     steps = T - 1 - first
@@ -51,17 +54,16 @@ def ratio_sentence(g: np.ndarray, cut: int | None) -> str:
     per_step = (f" On average each step back multiplies it by {r ** (1 / steps):.2f}."
                 if steps > 0 else "")
     if r < 1e-3:
-        verdict = (f"the gradient reaching {where} is {1 / r:,.0f}x weaker than at the last "
-                   "row: it has vanished, so what the early rows show barely changes the "
-                   "weights.")
+        verdict = (f"the gradient reaching {where} is {1 / r:,.0f}x weaker than at {last}: it "
+                   f"has vanished, so what the {early} show barely changes the weights.")
     elif r < 0.1:
-        verdict = (f"the gradient reaching {where} is {1 / r:,.0f}x weaker than at the last "
-                   "row: early rows learn much more slowly than late ones.")
+        verdict = (f"the gradient reaching {where} is {1 / r:,.0f}x weaker than at {last}: "
+                   f"{early} learn much more slowly than late ones.")
     elif r < 1:
-        verdict = (f"the gradient reaching {where} is only {1 / r:,.1f}x weaker than at the last "
-                   "row: it fades mildly; early rows still learn.")
+        verdict = (f"the gradient reaching {where} is only {1 / r:,.1f}x weaker than at {last}: "
+                   f"it fades mildly; {early} still learn.")
     elif r < 10:
-        verdict = (f"the gradient reaching {where} is about as strong as at the last row "
+        verdict = (f"the gradient reaching {where} is about as strong as at {last} "
                    f"({r:,.1f}x): it flows back through time without vanishing.")
     else:
         verdict = (f"the gradient grows {r:,.0f}x on its way back to {where}: it is exploding "
@@ -263,17 +265,18 @@ class VanishingPanel(QtWidgets.QWidget):
                                    (rows[0] // per + 1, rows[1] // per + 1))
         self.profile.reveal_from(1)
         cut = tr.get("bptt_cut")
+        step = "position" if tr.get("sequence") == "positions" else "row"
         lines = []
         if batch is not None:
-            lines.append(f"<b>Batch mean:</b> {ratio_sentence(batch, cut)}")
+            lines.append(f"<b>Batch mean:</b> {ratio_sentence(batch, cut, step)}")
         lines.append(f"<b>This image (#{tr.get('index', '?')} of {tr.get('split', '?')}):</b> "
-                     f"{ratio_sentence(g, cut)}")
+                     f"{ratio_sentence(g, cut, step)}")
         dc = tr.get("batch_dc_norm")
         if dc is None:
             dc = tr.get("dc_norm_t")
         if dc is not None:
             who = "batch mean" if tr.get("batch_dc_norm") is not None else "this image"
-            lines.append(f"<b>Cell state ||dl/dc_t||, {who}:</b> {ratio_sentence(dc, cut)}")
+            lines.append(f"<b>Cell state ||dl/dc_t||, {who}:</b> {ratio_sentence(dc, cut, step)}")
         self.ratio_label.setText("<br>".join(lines))
         self._T = int(tr.get("T") or len(g))
         if not self.hist_rows:

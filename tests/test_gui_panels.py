@@ -30,6 +30,9 @@ def test_ratio_sentence_is_graded():
     assert "about as strong" in ratio_sentence(np.ones(T), None)
     cut = np.r_[np.zeros(24), np.linspace(0.9, 1, 8)]
     assert "row 25 (the earliest inside the window)" in ratio_sentence(cut, 24)
+    over_positions = ratio_sentence(np.geomspace(1e-2, 1.0, 64), None, "position")
+    assert "position 1 is 100x weaker than at the last position" in over_positions
+    assert "row" not in over_positions
     assert ratio_sentence(np.zeros(T), None) == "No gradient yet."
 
 
