@@ -79,9 +79,8 @@ PRESETS: dict[str, dict] = {
     # best-row: the strongest row-RNN found for a 30-minute budget. Adam at 3e-4 (1e-3 gave
     # loss spikes), H=256 (384 cost twice the time for no gain per epoch), horizontal flips
     # and 2-pixel crops against overfitting (the crops lifted the row-LSTM by 3.7 points), 250
-    # epochs with a slow x0.985/epoch decay (26 minutes on one core with AVX-512 kernels,
-    # where 140 epochs filled 26 minutes on two before); no early stop (the best-val
-    # parameters are restored at the end).
+    # epochs with a slow x0.985/epoch decay (26 minutes on one core); no early stop (the
+    # best-val parameters are restored at the end).
     "best-row": {
         "model": "row-rnn", "hidden": 256, "activation": "tanh", "init": "orthogonal",
         "optimizer": "adam", "lr": 3e-4, "reg": 1e-5, "clip": "norm", "clip_threshold": 5.0,
@@ -90,9 +89,8 @@ PRESETS: dict[str, dict] = {
         "crop_pad": 2, "scheme": "default", "max_minutes": 30.0,
     },
     # best-cnn: the strongest CNN+RNN found for 30 minutes on 2 cores. Nesterov SGD 0.03
-    # after a one-epoch warmup, then x0.95 per epoch over 70 epochs (the rate anneals ~35x;
-    # the engine's AVX-512 kernels and process split fit them in the budget that gave 31
-    # epochs of a x0.92 schedule before); crop+flip and L2 5e-4 against overfitting; H=256
+    # after a one-epoch warmup, then x0.95 per epoch over 70 epochs (the rate anneals ~35x),
+    # which fits the budget on two cores; crop+flip and L2 5e-4 against overfitting; H=256
     # for a wider summary of the 8 rows.
     "best-cnn": {
         "model": "cnn-rnn", "channels": (64, 64), "hidden": 256, "activation": "tanh",
@@ -103,9 +101,9 @@ PRESETS: dict[str, dict] = {
         "scheme": "default", "max_minutes": 30.0,
     },
     # cnn-positions: the CNN+RNN reading its 8x8 feature map as 64 positions (seed 001's
-    # unrolling), the vanilla cell by default; `--cell lstm` for the gated comparison. The
-    # earlier best-cnn schedule (warmup, x0.92 over 40 epochs) with H = 128: at T = 64 the
-    # vanilla cell's gradient vanishes long before the first positions.
+    # unrolling), the vanilla cell by default; `--cell lstm` for the gated comparison.
+    # Nesterov 0.03, a one-epoch warmup, x0.92 per epoch over 40 epochs, H = 128: at T = 64
+    # the vanilla cell's gradient vanishes long before the first positions.
     "cnn-positions": {
         "model": "cnn-rnn", "sequence": "positions", "channels": (64, 64), "hidden": 128,
         "activation": "tanh", "init": "orthogonal", "optimizer": "nesterov", "momentum": 0.9,
