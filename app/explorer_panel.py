@@ -61,8 +61,9 @@ QUANTITIES = {
     "n": ("n_t candidate", "The new value -1..1 the GRU mixes in where z is dark."),
 }
 
-SPEEDS = [("1 row/s", 1000), ("2 rows/s", 500), ("5 rows/s", 200), ("10 rows/s", 100),
-          ("20 rows/s", 50)]
+# Playback speeds in timesteps (an image row, a map row or a map position) per second.
+SPEEDS = [("1 step/s", 1000), ("2 steps/s", 500), ("5 steps/s", 200), ("10 steps/s", 100),
+          ("20 steps/s", 50)]
 
 
 class ExplorerPanel(QtWidgets.QWidget):
