@@ -19,7 +19,7 @@ block, so the optimizer's in-place update is what the workers compute with next,
    and its dh_norm (T,) into its row of a shared (W, T) buffer, then replies (loss_p, T,
    bptt_cut); with ``parent_part=True`` (the trainer's default) the parent computes part 0
    itself meanwhile, on one BLAS thread: on an idle machine that beat ``workers`` processes
-   and a waiting parent by 4-10% in bench/bench_train.py. The app passes False so that the
+   and a waiting parent by 4-14% in bench/bench_train.py. The app passes False so that the
    window's process keeps its core;
 3. the parent combines the parts exactly as the thread split does
    (``core.batch_parallel.combine_parts``: weighted by n_p / N, regularisation once), so the
