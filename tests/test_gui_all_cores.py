@@ -118,12 +118,17 @@ def test_the_train_config_gets_the_setting_s_workers(two_cores):
     assert tw.ALL_CORES_CAP == 4 and default_workers(4) <= 4   # the real one: cores, at most 4
 
 
-def test_closing_the_window_mid_run_ends_the_worker_processes(qtbot, settings, two_cores):
-    before = _my_segments()
+def _training_on_all_cores(qtbot, settings, steps: int):
+    """A window training on all cores, past ``steps`` steps -> (window, worker pids)."""
     w = _window(qtbot, settings)
     w.toolbar.train_button.click()
-    qtbot.waitUntil(lambda: w.training_panel.steps.n >= 3, timeout=90000)
-    pids = _wait_workers(qtbot, ALL)
+    qtbot.waitUntil(lambda: w.training_panel.steps.n >= steps, timeout=90000)
+    return w, _wait_workers(qtbot, ALL)
+
+
+def test_closing_the_window_mid_run_ends_the_worker_processes(qtbot, settings, two_cores):
+    before = _my_segments()
+    w, pids = _training_on_all_cores(qtbot, settings, steps=3)
     assert w.train_worker.trainer.config.workers == ALL
     qtbot.waitUntil(lambda: w.processes_label.text().strip() == f"training on {ALL} processes",
                     timeout=30000)
@@ -140,11 +145,8 @@ def test_closing_the_window_mid_run_ends_the_worker_processes(qtbot, settings, t
 def test_pause_save_stop_and_continue_on_another_number_of_processes(qtbot, settings,
                                                                       two_cores, tmp_path):
     before = _my_segments()
-    w = _window(qtbot, settings)
+    w, pids = _training_on_all_cores(qtbot, settings, steps=3)
     tb = w.toolbar
-    tb.train_button.click()
-    qtbot.waitUntil(lambda: w.training_panel.steps.n >= 3, timeout=90000)
-    pids = _wait_workers(qtbot, ALL)
     tb.pause_button.click()
     worker = w.train_worker
     qtbot.waitUntil(lambda: worker._parked, timeout=30000)
@@ -181,10 +183,7 @@ def test_pause_save_stop_and_continue_on_another_number_of_processes(qtbot, sett
 
 def test_a_worker_process_that_dies_stops_the_run_with_one_line(qtbot, settings, two_cores):
     before = _my_segments()
-    w = _window(qtbot, settings)
-    w.toolbar.train_button.click()
-    qtbot.waitUntil(lambda: w.training_panel.steps.n >= 2, timeout=90000)
-    pids = _wait_workers(qtbot, ALL)
+    w, pids = _training_on_all_cores(qtbot, settings, steps=2)
     os.kill(pids[0], signal.SIGKILL)
     qtbot.waitUntil(lambda: not w.is_training(), timeout=60000)
     text = w.status.text()
